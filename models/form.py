@@ -1,0 +1,201 @@
+"""The concern form (orosanmälan) as counselors submit it, before anything is stored.
+
+Structure and single-field formats are checked here; rules that need the report date or the
+municipal directory live in ``orosflow.validation`` so that every entry point applies them the
+same way. Custom errors carry a stable code and a Swedish message for the counselor.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import personnummer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+CATEGORIES_FILE = Path(__file__).parent / "data" / "categories.toml"
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
+OptText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=2000)]
+MunicipalityCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{4}$")]
+Phone = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 \-()]{4,24}$")
+]
+
+
+class Category(BaseModel):
+    id: str
+    group: str
+    label: str
+    guardians_not_told: bool
+
+
+@lru_cache
+def categories() -> dict[str, Category]:
+    """Concern categories from the data file, keyed by id."""
+    raw = tomllib.loads(CATEGORIES_FILE.read_text(encoding="utf-8"))
+    items = [Category(**c) for c in raw["category"]]
+    return {c.id: c for c in items}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Urgency(StrEnum):
+    ACUTE = "acute"
+    NOT_ACUTE = "not_acute"
+
+
+def normalise_personal_number(value: str) -> str:
+    """Return the 12-digit form (YYYYMMDDNNNC) of a personnummer or samordningsnummer.
+
+    Checksum and date come from the maintained ``personnummer`` library; a 10-digit number gets
+    its century from the separator the way Skatteverket defines it (``+`` means 100 or older).
+    """
+    compact = value.strip().replace(" ", "")
+    try:
+        parsed = personnummer.parse(compact)
+    except personnummer.PersonnummerException:
+        raise PydanticCustomError(
+            "personal_number_invalid",
+            "Personnumret eller samordningsnumret är inte giltigt. Kontrollera siffrorna "
+            "(10 eller 12 siffror, t.ex. ÅÅMMDD-NNNN) och att datumet finns.",
+        ) from None
+    return parsed.format(long_format=True)
+
+
+def birth_date_of(personal_number: str) -> date:
+    """Birth date encoded in a normalised personnummer or samordningsnummer (day + 60)."""
+    year, month, day = (
+        int(personal_number[:4]),
+        int(personal_number[4:6]),
+        int(personal_number[6:8]),
+    )
+    return date(year, month, day - 60 if day > 60 else day)
+
+
+def is_coordination_number(personal_number: str) -> bool:
+    return int(personal_number[6:8]) > 60
+
+
+class Child(Strict):
+    name: Text
+    personal_number: str | None = Field(
+        default=None, description="Personnummer or samordningsnummer, 10 or 12 digits."
+    )
+    birth_date: date | None = Field(
+        default=None, description="Only when the child has no personnummer/samordningsnummer."
+    )
+    address: OptText = None
+    municipality: MunicipalityCode | None = Field(
+        default=None, description="SCB code of the municipality of residence; null if unknown."
+    )
+    district: str | None = Field(
+        default=None, description="Stockholm city district area (id or name), for 0180 only."
+    )
+    staying_municipality: MunicipalityCode | None = Field(
+        default=None, description="SCB code of where the child is staying now."
+    )
+    staying_description: OptText = None
+    school: OptText = None
+    interpreter_language: OptText = None
+    protected_identity: bool = False
+    placed_by: MunicipalityCode | None = Field(
+        default=None, description="SCB code of the municipality that placed the child (HVB etc.)."
+    )
+    unaccompanied: bool = False
+    assigned_municipality: MunicipalityCode | None = None
+    arrival_municipality: MunicipalityCode | None = None
+
+    @field_validator("personal_number", mode="before")
+    @classmethod
+    def _personal_number(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str):
+            raise PydanticCustomError(
+                "personal_number_invalid", "Personnumret ska anges som text, t.ex. ÅÅMMDD-NNNN."
+            )
+        return normalise_personal_number(value)
+
+
+class OtherChild(Strict):
+    name: Text
+    age: int | None = Field(default=None, ge=0, le=25)
+
+
+class Guardian(Strict):
+    name: Text
+    phone: Phone | None = None
+    relation: Text
+    informed: bool
+    not_informed_reason: OptText = None
+
+
+class Concern(Strict):
+    categories: list[str] = Field(min_length=1)
+    observations: LongText
+    child_said: Annotated[str | None, StringConstraints(max_length=20000)] = None
+
+    @field_validator("categories")
+    @classmethod
+    def _known_categories(cls, value: list[str]) -> list[str]:
+        known = categories()
+        unknown = [c for c in value if c not in known]
+        if unknown:
+            raise PydanticCustomError(
+                "category_unknown",
+                "Okänd kategori: {unknown}. Välj bland kategorierna i formuläret.",
+                {"unknown": ", ".join(unknown)},
+            )
+        return list(dict.fromkeys(value))
+
+
+class Consultation(Strict):
+    kind: Literal["colleague", "manager", "anonymous_social_services"]
+    date: date | None = None
+    note: OptText = None
+
+
+class Reporter(Strict):
+    name: Text
+    title: Text
+    phone: Phone
+    email: EmailStr
+
+
+class Clinic(Strict):
+    name: Text
+    municipality: MunicipalityCode
+
+
+class ConcernForm(Strict):
+    """One submission: one or more children, each of whom becomes a report of its own."""
+
+    children: list[Child] = Field(min_length=1, max_length=12)
+    other_children: list[OtherChild] = Field(default_factory=list)
+    guardians: list[Guardian] = Field(default_factory=list, max_length=6)
+    concern: Concern
+    urgency: Urgency
+    child_told: bool
+    child_view: OptText = None
+    consultations: list[Consultation] = Field(default_factory=list)
+    reporter: Reporter
+    clinic: Clinic
+    report_date: date | None = Field(
+        default=None, description="Defaults to today (Europe/Stockholm); never in the future."
+    )

@@ -1,0 +1,138 @@
+"""Database tables. Personal data lives only in the ``*_enc`` columns (AES-GCM, per-report key).
+
+Everything else is metadata that Prefect, auditors and statistics may see: ids, reference
+numbers, states, municipality codes of recipients, timestamps and rule ids.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.types import UTCDateTime
+
+
+class ReportStatus:
+    RECEIVED = "received"
+    ROUTED = "routed"
+    HANDED_OVER = "handed_over"
+    FEEDBACK_RECEIVED = "feedback_received"
+    CLOSED = "closed"
+    ERASED = "erased"
+
+
+class HandoverStatus:
+    CREATED = "created"
+    NOTIFIED = "notified"
+    CONFIRMED = "confirmed"
+    ESCALATED = "escalated"
+    DECLINED = "declined"
+    FAILED = "failed"
+
+
+class Report(SQLModel, table=True):
+    """One child's report. Siblings from one form share ``sibling_group_id``."""
+
+    __tablename__ = "report"
+
+    id: str = Field(primary_key=True, max_length=36)
+    reference: str = Field(unique=True, index=True, max_length=20)
+    sibling_group_id: str = Field(index=True, max_length=36)
+    child_index: int
+    status: str = Field(default=ReportStatus.RECEIVED, index=True, max_length=24)
+    urgency: str = Field(max_length=12)
+    report_date: date
+    submitted_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    submitted_by: str = Field(max_length=120)
+    clinic_municipality: str = Field(max_length=4)
+    #: Shared parts of the form (concern, reporter, clinic, guardians' context), encrypted.
+    payload_enc: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    flow_run_id: str | None = Field(default=None, max_length=36)
+    flow_triggered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ReportKey(SQLModel, table=True):
+    """The report's data key wrapped by a master key. Deleting this row erases the report."""
+
+    __tablename__ = "report_key"
+
+    report_id: str = Field(primary_key=True, foreign_key="report.id", max_length=36)
+    master_key_id: str = Field(max_length=32)
+    wrapped_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ChildRecord(SQLModel, table=True):
+    __tablename__ = "child"
+
+    id: str = Field(primary_key=True, max_length=36)
+    report_id: str = Field(foreign_key="report.id", unique=True, max_length=36)
+    data_enc: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class GuardianRecord(SQLModel, table=True):
+    __tablename__ = "guardian"
+    __table_args__ = (UniqueConstraint("report_id", "position"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    report_id: str = Field(foreign_key="report.id", index=True, max_length=36)
+    position: int
+    data_enc: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Handover(SQLModel, table=True):
+    """One recipient of one report, with the routing decision that chose it."""
+
+    __tablename__ = "handover"
+    __table_args__ = (UniqueConstraint("report_id", "unit_id", "attempt"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    report_id: str = Field(foreign_key="report.id", index=True, max_length=36)
+    attempt: int = 1
+    position: int
+    municipality: str = Field(index=True, max_length=4)
+    municipality_name: str = Field(max_length=80)
+    unit_id: str = Field(index=True, max_length=80)
+    unit_kind: str = Field(max_length=16)
+    unit_name: str = Field(max_length=160)
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=40)
+    phone_required: bool = False
+    rule: str = Field(max_length=40)
+    explanation: str = Field(max_length=2000)
+    directory_version: str = Field(max_length=40)
+    status: str = Field(default=HandoverStatus.CREATED, index=True, max_length=16)
+    message_id: str = Field(max_length=200)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    confirmed_by: str | None = Field(default=None, max_length=120)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only, hash-chained log; ``prev_hash`` is unique so the chain cannot fork."""
+
+    __tablename__ = "audit_event"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    actor: str = Field(max_length=120)
+    action: str = Field(max_length=60, index=True)
+    report_id: str | None = Field(default=None, index=True, max_length=36)
+    handover_id: str | None = Field(default=None, max_length=36)
+    rule: str | None = Field(default=None, max_length=40)
+    details: str = Field(default="{}")
+    prev_hash: str = Field(unique=True, max_length=64)
+    hash: str = Field(unique=True, max_length=64)
+
+
+class ReferenceCounter(SQLModel, table=True):
+    """Last reference number issued per year (``OA-<year>-<6 digits>``)."""
+
+    __tablename__ = "reference_counter"
+
+    year: int = Field(primary_key=True)
+    last: int = 0

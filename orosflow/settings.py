@@ -1,0 +1,63 @@
+"""Runtime settings, read from the environment (prefix ``OROSFLOW_``) with embedded defaults.
+
+Defaults make ``make serve`` work on a laptop with nothing else running: SQLite under ``var/``,
+a master key file created on first start, and the loopback SMTP capture on port 8025.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OROSFLOW_", extra="ignore")
+
+    var_dir: Path = PROJECT_ROOT / "var"
+    database_url: str | None = None
+    secret_key: SecretStr | None = Field(
+        default=None, description="Base64 of 32 bytes; overrides the key file when set."
+    )
+    key_file: Path | None = None
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = 10.0
+    mail_from: str = "orosflow@orosflow.example.se"
+    mail_domain: str = "orosflow.example.se"
+
+    portal_url: str = "http://127.0.0.1:8000"
+    channels_file: Path | None = None
+
+    #: Deployment that the submission entry points trigger (``flow-name/deployment-name``).
+    deployment: str = "concern-report/concern-report"
+    #: Seconds to wait for Prefect when creating a flow run; the receipt never waits longer.
+    trigger_timeout: float = 5.0
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.var_dir / 'orosflow.db'}"
+
+    @property
+    def resolved_key_file(self) -> Path:
+        return self.key_file or (self.var_dir / "master-keys.json")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()
