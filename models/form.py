@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from datetime import date
+from datetime import date as Date  # a field below is named "date"
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -167,7 +168,7 @@ class Concern(Strict):
 
 class Consultation(Strict):
     kind: Literal["colleague", "manager", "anonymous_social_services"]
-    date: date | None = None
+    date: Date | None = None
     note: OptText = None
 
 

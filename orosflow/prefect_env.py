@@ -1,0 +1,29 @@
+"""Prefect settings for Orosflow processes, applied before Prefect is imported.
+
+Only defaults: anything the operator sets in the environment wins.
+"""
+
+from __future__ import annotations
+
+import os
+
+from orosflow.settings import get_settings
+
+DEFAULT_API = "http://127.0.0.1:4200/api"
+
+
+def configure(api_url: str | None = None) -> None:
+    settings = get_settings()
+    defaults = {
+        "PREFECT_API_URL": api_url or DEFAULT_API,
+        "PREFECT_HOME": str(settings.var_dir / "prefect"),
+        # The server's telemetry cannot reach the internet here and would only log errors.
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # Runners poll every 10 s by default: too slow for "notify within seconds".
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        # Never fall back to a throw-away in-process server: runs must land on the real one.
+        "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
+    }
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)

@@ -1,0 +1,208 @@
+"""Office hours and the Swedish calendar of days off, all in Europe/Stockholm wall-clock time.
+
+Schedules are written as local wall-clock intervals and evaluated on the local date and time
+of an aware instant, so daylight-saving changes need no special case: zoneinfo turns the
+instant into the right local time and the schedule is read from there.
+
+Days off are Saturdays, Sundays, the public holidays of ``holidays.country_holidays("SE")``
+and the eves configured as observed (midsummer eve, Christmas eve, New Year's eve by default;
+the Annual Leave Act 1977:480 § 7 treats them like Sundays and municipal offices are closed).
+Some versions of the ``holidays`` package list every Sunday as a holiday named "Söndag"; those
+entries are dropped so that only real holidays are named in explanations.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+
+TZ = ZoneInfo("Europe/Stockholm")
+DAY_KEYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SCHEDULE_KEYS: tuple[str, ...] = (*DAY_KEYS, "holiday")
+EVES: dict[str, str] = {
+    "midsommarafton": "Midsommarafton",
+    "julafton": "Julafton",
+    "nyarsafton": "Nyårsafton",
+}
+WEEKDAY_NAMES_SV = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
+_KEY_LABELS_SV = {
+    "mon": "mån",
+    "tue": "tis",
+    "wed": "ons",
+    "thu": "tors",
+    "fri": "fre",
+    "sat": "lör",
+    "sun": "sön",
+    "holiday": "helgdag",
+}
+_SUNDAY_NAMES = {"söndag", "sunday"}
+_INTERVAL_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+DAY_MINUTES = 24 * 60
+
+
+def require_aware(at: datetime, what: str = "at") -> datetime:
+    """Refuse naive datetimes: office hours are Swedish local time and must not be guessed."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(
+            f"Tidpunkten ({what}) saknar tidszon; ange den med tidszon, "
+            "t.ex. 2026-12-24T10:00:00+01:00."
+        )
+    return at
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A local opening interval in minutes; ``end < start`` means it runs past midnight."""
+
+    start: int
+    end: int
+
+    @classmethod
+    def parse(cls, text: str) -> Interval:
+        """Parse "HH:MM-HH:MM"; an end of 00:00 or 24:00 means midnight."""
+        m = _INTERVAL_RE.match(text.strip()) if isinstance(text, str) else None
+        if not m:
+            raise ValueError(f'ogiltigt intervall {text!r}, skriv t.ex. "08:00-16:30"')
+        sh, sm, eh, em = (int(g) for g in m.groups())
+        if sh > 23 or sm > 59 or em > 59 or eh > 24 or (eh == 24 and em != 0):
+            raise ValueError(f"ogiltigt klockslag i {text!r}")
+        start, end = sh * 60 + sm, eh * 60 + em
+        if end == 0:
+            end = DAY_MINUTES
+        if start == end:
+            raise ValueError(f"intervallet {text!r} har samma start och slut")
+        return cls(start, end)
+
+    @property
+    def crosses_midnight(self) -> bool:
+        return self.end < self.start
+
+    def text(self) -> str:
+        end = self.end % DAY_MINUTES
+        return f"{self.start // 60:02d}:{self.start % 60:02d}–{end // 60:02d}:{end % 60:02d}"
+
+
+class SwedishCalendar:
+    """Which local dates are days off, and why (for explanations)."""
+
+    def __init__(self, observed_eves: frozenset[str]) -> None:
+        self.observed_eves = observed_eves
+
+    @staticmethod
+    @lru_cache(maxsize=64)
+    def public_holidays(year: int) -> dict[date, str]:
+        """Swedish public holidays of a year, without the plain Sundays some versions add."""
+        table = holidays.country_holidays("SE", years=year, language="sv")
+        out: dict[date, str] = {}
+        for day in sorted(table):
+            names = [n for n in table.get_list(day) if n.strip().casefold() not in _SUNDAY_NAMES]
+            if names:
+                out[day] = "; ".join(names)
+        return out
+
+    def eve_name(self, day: date) -> str | None:
+        """Name of an observed eve on this date, or None."""
+        if "julafton" in self.observed_eves and (day.month, day.day) == (12, 24):
+            return EVES["julafton"]
+        if "nyarsafton" in self.observed_eves and (day.month, day.day) == (12, 31):
+            return EVES["nyarsafton"]
+        if (
+            "midsommarafton" in self.observed_eves
+            and day.month == 6
+            and 19 <= day.day <= 25
+            and day.weekday() == 4
+        ):
+            return EVES["midsommarafton"]
+        return None
+
+    def holiday_name(self, day: date) -> str | None:
+        """Public holiday or observed eve on this date (not plain weekends), or None."""
+        return self.public_holidays(day.year).get(day) or self.eve_name(day)
+
+    def is_day_off(self, day: date) -> bool:
+        return day.weekday() >= 5 or self.holiday_name(day) is not None
+
+    def day_off_reason(self, day: date) -> str | None:
+        """Swedish reason a date is off, e.g. "helgdag: Juldagen", or None on a working day."""
+        name = self.public_holidays(day.year).get(day)
+        if name:
+            return f"allmän helgdag: {name}"
+        eve = self.eve_name(day)
+        if eve:
+            return f"{eve.lower()}, behandlas som ledig dag"
+        if day.weekday() >= 5:
+            return "helg"
+        return None
+
+
+class Schedule:
+    """A weekly schedule of local opening intervals, with an optional holiday schedule."""
+
+    def __init__(self, raw: dict[str, tuple[str, ...]]) -> None:
+        self.raw = raw
+        self.days: dict[str, tuple[Interval, ...]] = {
+            key: tuple(Interval.parse(t) for t in raw.get(key, ())) for key in SCHEDULE_KEYS
+        }
+
+    def intervals_for(self, day: date, calendar: SwedishCalendar) -> tuple[Interval, ...]:
+        """Intervals starting on ``day``: the holiday key on holidays/eves, else the weekday."""
+        if calendar.holiday_name(day) is not None:
+            return self.days["holiday"]
+        return self.days[DAY_KEYS[day.weekday()]]
+
+    def is_open(self, at: datetime, calendar: SwedishCalendar) -> bool:
+        """Open at this instant, read as Stockholm wall-clock time."""
+        local = require_aware(at).astimezone(TZ)
+        day = local.date()
+        minute = local.hour * 60 + local.minute
+        for iv in self.intervals_for(day, calendar):
+            if iv.crosses_midnight:
+                if minute >= iv.start:
+                    return True
+            elif iv.start <= minute < iv.end:
+                return True
+        for iv in self.intervals_for(day - timedelta(days=1), calendar):
+            if iv.crosses_midnight and minute < iv.end:
+                return True
+        return False
+
+    def has_hours_on_weekday(self, day: date) -> bool:
+        return bool(self.days[DAY_KEYS[day.weekday()]])
+
+    def describe(self) -> str:
+        """Short Swedish summary, e.g. "mån–fre 08:00–16:30"; consecutive equal days grouped."""
+        parts: list[str] = []
+        keys = list(SCHEDULE_KEYS)
+        i = 0
+        while i < len(keys):
+            key = keys[i]
+            text = ", ".join(iv.text() for iv in self.days[key])
+            j = i
+            while (
+                j + 1 < len(DAY_KEYS)
+                and key != "holiday"
+                and ", ".join(iv.text() for iv in self.days[keys[j + 1]]) == text
+            ):
+                j += 1
+            if text:
+                label = _KEY_LABELS_SV[key]
+                if j > i:
+                    label = f"{label}–{_KEY_LABELS_SV[keys[j]]}"
+                parts.append(f"{label} {text}")
+            i = j + 1
+        return "; ".join(parts) if parts else "stängt"
+
+
+def describe_moment(at: datetime, calendar: SwedishCalendar) -> str:
+    """Swedish local-time description of an instant, naming the day-off reason if any."""
+    local = require_aware(at).astimezone(TZ)
+    text = f"{WEEKDAY_NAMES_SV[local.weekday()]} {local:%Y-%m-%d} kl. {local:%H:%M}"
+    reason = calendar.day_off_reason(local.date())
+    if reason and reason != "helg":
+        text += f" ({reason})"
+    return text
