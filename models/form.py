@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-import personnummer
+from personnummer import personnummer
 from pydantic import (
     BaseModel,
     ConfigDict,

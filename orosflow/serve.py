@@ -48,8 +48,18 @@ def start_prefect_server(port: int, home: Path, log_file: Path) -> subprocess.Po
     home.mkdir(parents=True, exist_ok=True)
     log = log_file.open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-         "--port", str(port), "--analytics-off"],
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--analytics-off",
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -93,8 +103,10 @@ def run() -> int:
     router = get_router(settings.channels_file)
     missing = router.units_without_channel()
     if missing:
-        print(f"  Varning: {len(missing)} enheter saknar kontaktkanal: "
-              f"{', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}")
+        print(
+            f"  Varning: {len(missing)} enheter saknar kontaktkanal: "
+            f"{', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}"
+        )
 
     capture = None
     if settings.smtp_host in {"127.0.0.1", "localhost"}:

@@ -88,7 +88,8 @@ def _translate(err: dict[str, Any]) -> FieldError:
     field = _field_path(err["loc"])
     last = str(err["loc"][-1]) if err["loc"] else ""
     if code in _PYDANTIC_MESSAGES:
-        message = _PYDANTIC_MESSAGES[code].format(**(err.get("ctx") or {}))
+        ctx = {k: str(v).replace(" or ", " eller ") for k, v in (err.get("ctx") or {}).items()}
+        message = _PYDANTIC_MESSAGES[code].format(**ctx)
         if code in {"string_pattern_mismatch", "value_error"} and last in _FIELD_HINTS:
             message = _FIELD_HINTS[last]
     elif code.endswith("_invalid") or code.endswith("_unknown"):

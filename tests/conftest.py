@@ -1,0 +1,160 @@
+"""Shared fixtures: isolated var dir, the app database on SQLite and PostgreSQL, a real SMTP
+server on loopback (aiosmtpd) and a real Prefect server started for the session.
+
+Tests that need PostgreSQL skip when it is unreachable, except under ``CI=true`` where they
+fail: CI must prove the PostgreSQL path.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Environment for the whole session, set before Prefect or our settings are imported.
+_TMP = Path(tempfile.mkdtemp(prefix="orosflow-tests-"))
+PREFECT_PORT = _free_port()
+os.environ.update(
+    OROSFLOW_VAR_DIR=str(_TMP / "var"),
+    PREFECT_HOME=str(_TMP / "prefect"),
+    PREFECT_API_URL=f"http://127.0.0.1:{PREFECT_PORT}/api",
+    PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    PREFECT_SERVER_EPHEMERAL_ENABLED="false",
+    PREFECT_LOGGING_TO_API_BATCH_INTERVAL="0.3",
+)
+for key in ("OROSFLOW_DATABASE_URL", "OROSFLOW_SECRET_KEY", "OROSFLOW_CHANNELS_FILE"):
+    os.environ.pop(key, None)
+
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlmodel import SQLModel  # noqa: E402
+
+import models.tables  # noqa: E402,F401
+from orosflow import db as dbmod  # noqa: E402
+from orosflow.settings import reset_settings  # noqa: E402
+from orosflow.smtp_capture import MailCapture  # noqa: E402
+
+PG_URL = os.environ.get("OROSFLOW_TEST_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
+PG_SCHEMA = "orosflow_test"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+_migrated: set[str] = set()
+
+
+def _pg_url_with_schema() -> str:
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{PG_SCHEMA}"
+
+
+def _pg_available() -> str | None:
+    try:
+        engine = create_engine(dbmod.normalise_url(PG_URL), connect_args={"connect_timeout": 3})
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}: {exc}"[:300]
+
+
+def _clear_tables() -> None:
+    with dbmod.get_engine().begin() as conn:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An empty, migrated app database; each test using it runs on SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{_TMP / 'app.db'}"
+    else:
+        if "postgres" not in _migrated:
+            reason = _pg_available()
+            if reason:
+                if IN_CI:
+                    pytest.fail(f"CI=true requires PostgreSQL: {reason}")
+                pytest.skip(reason)
+        url = _pg_url_with_schema()
+    monkeypatch.setenv("OROSFLOW_DATABASE_URL", url)
+    reset_settings()
+    dbmod.reset_engine()
+    if request.param not in _migrated:
+        dbmod.migrate()
+        _migrated.add(request.param)
+    _clear_tables()
+    yield request.param
+    dbmod.reset_engine()
+    reset_settings()
+
+
+@pytest.fixture
+def sqlite_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """SQLite only: for tests whose subject is not the database."""
+    url = f"sqlite:///{_TMP / 'app-sqlite-only.db'}"
+    monkeypatch.setenv("OROSFLOW_DATABASE_URL", url)
+    reset_settings()
+    dbmod.reset_engine()
+    if "sqlite-only" not in _migrated:
+        dbmod.migrate()
+        _migrated.add("sqlite-only")
+    _clear_tables()
+    yield "sqlite"
+    dbmod.reset_engine()
+    reset_settings()
+
+
+@pytest.fixture
+def smtp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MailCapture]:
+    """A real SMTP server (aiosmtpd) on loopback; settings point the sender at it."""
+    capture = MailCapture(tmp_path / "mail", port=_free_port()).start()
+    monkeypatch.setenv("OROSFLOW_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("OROSFLOW_SMTP_PORT", str(capture.port))
+    reset_settings()
+    yield capture
+    capture.stop()
+    reset_settings()
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[Path]:
+    """A real Prefect server (``prefect server start``) for the session; yields its SQLite file."""
+    from orosflow.serve import start_prefect_server, stop_process, wait_for_http
+
+    home = Path(os.environ["PREFECT_HOME"])
+    proc = start_prefect_server(PREFECT_PORT, home, _TMP / "prefect-server.log")
+    try:
+        wait_for_http(f"http://127.0.0.1:{PREFECT_PORT}/api/health", 120, proc)
+    except Exception:
+        stop_process(proc)
+        sys.stderr.write((_TMP / "prefect-server.log").read_text()[-3000:])
+        raise
+    yield home / "prefect.db"
+    stop_process(proc)
+
+
+def run_cli(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``orosflow`` as a user would, in a subprocess with the test environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "orosflow.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )

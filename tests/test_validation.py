@@ -1,0 +1,166 @@
+"""Validation rules: each gives a Swedish message for its field, valid input is normalised."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from factories import child, form, pnr
+
+from orosflow.validation import FormInvalid, validate_form
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # 11:00 in Stockholm
+
+
+def errors_of(data: dict) -> dict[str, tuple[str, str]]:
+    with pytest.raises(FormInvalid) as exc:
+        validate_form(data, now=NOW)
+    return {e.field: (e.code, e.message) for e in exc.value.errors}
+
+
+def test_example_form_is_valid_and_normalised() -> None:
+    result = validate_form(form(), now=NOW)
+    assert result.children[0].personal_number == "201203151236"
+    assert result.report_date == date(2026, 11, 23)
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        pnr(date(2012, 3, 15)),
+        pnr(date(2012, 3, 15), long=False),
+        pnr(date(2012, 3, 15)).replace("-", ""),
+        pnr(date(2012, 3, 15), long=False).replace("-", ""),
+    ],
+)
+def test_personnummer_accepts_10_and_12_digits_with_or_without_separator(number: str) -> None:
+    result = validate_form(form(children=[child(personal_number=number)]), now=NOW)
+    assert result.children[0].personal_number == pnr(date(2012, 3, 15)).replace("-", "")
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["20120315-1237", "20120230-1234", "2012031", "abcdefghij", "20120315-12345"],
+    ids=["checksum", "no-such-date", "too-short", "letters", "too-long"],
+)
+def test_invalid_personnummer_is_refused(number: str) -> None:
+    errs = errors_of(form(children=[child(personal_number=number)]))
+    code, message = errs["children.0.personal_number"]
+    assert code == "personal_number_invalid"
+    assert "inte giltigt" in message
+
+
+def test_samordningsnummer_is_accepted_and_gives_birth_date() -> None:
+    number = pnr(date(2011, 5, 4), coordination=True)
+    assert number[6:8] == "64"
+    result = validate_form(form(children=[child(personal_number=number)]), now=NOW)
+    assert result.children[0].personal_number == number.replace("-", "")
+
+
+def test_invalid_samordningsnummer_is_refused() -> None:
+    good = pnr(date(2011, 5, 4), coordination=True)
+    bad = good[:-1] + str((int(good[-1]) + 1) % 10)
+    errs = errors_of(form(children=[child(personal_number=bad)]))
+    assert errs["children.0.personal_number"][0] == "personal_number_invalid"
+
+
+def test_child_turning_18_on_report_day_is_refused_with_explanation() -> None:
+    errs = errors_of(form(children=[child(personal_number=pnr(date(2008, 11, 23)))]))
+    code, message = errs["children.0.personal_number"]
+    assert code == "child_adult"
+    assert "under 18" in message and "samtycke" in message
+
+
+def test_child_turning_18_tomorrow_is_covered() -> None:
+    result = validate_form(form(children=[child(personal_number=pnr(date(2008, 11, 24)))]), now=NOW)
+    assert len(result.children) == 1
+
+
+def test_age_boundary_uses_stockholm_date_not_utc() -> None:
+    # 23:30 UTC on the 22nd is already the 23rd in Stockholm: the child has turned 18.
+    late = datetime(2026, 11, 22, 23, 30, tzinfo=UTC)
+    with pytest.raises(FormInvalid) as exc:
+        validate_form(form(children=[child(personal_number=pnr(date(2008, 11, 23)))]), now=late)
+    assert exc.value.errors[0].code == "child_adult"
+
+
+def test_birth_date_when_no_number() -> None:
+    c = child(personal_number=None, birth_date="2013-01-02")
+    assert validate_form(form(children=[c]), now=NOW).children[0].birth_date == date(2013, 1, 2)
+    errs = errors_of(form(children=[child(personal_number=None, birth_date="2007-01-02")]))
+    assert errs["children.0.birth_date"][0] == "child_adult"
+
+
+def test_missing_identity_is_refused() -> None:
+    errs = errors_of(form(children=[child(personal_number=None, birth_date=None)]))
+    assert errs["children.0.personal_number"][0] == "identity_missing"
+
+
+@pytest.mark.parametrize("field", ["municipality", "staying_municipality", "placed_by"])
+def test_unknown_municipality_code_is_refused(field: str) -> None:
+    c = child(**{field: "0999"}, district=None)
+    errs = errors_of(form(children=[c]))
+    code, message = errs[f"children.0.{field}"]
+    assert code == "municipality_unknown" and "0999" in message
+
+
+def test_malformed_municipality_code_gets_hint() -> None:
+    errs = errors_of(form(clinic={"name": "UM", "municipality": "180"}))
+    assert "fyra siffror" in errs["clinic.municipality"][1]
+
+
+def test_district_outside_stockholm_and_unknown_district() -> None:
+    errs = errors_of(form(children=[child(municipality="1980", district="Södermalm")]))
+    assert errs["children.0.district"][0] == "district_outside_stockholm"
+    errs = errors_of(form(children=[child(district="Gamla Stan")]))
+    code, message = errs["children.0.district"]
+    assert code == "district_unknown" and "Södermalm" in message
+
+
+@pytest.mark.parametrize(
+    "category", ["violence_by_guardian", "sexual_abuse", "honour_related", "witnessed_violence"]
+)
+def test_guardians_must_not_be_told_when_violence_or_honour(category: str) -> None:
+    data = form(concern={"categories": [category], "observations": "Observation."})
+    errs = errors_of(data)
+    code, message = errs["guardians.0.informed"]
+    assert code == "guardian_must_not_be_informed"
+    assert "socialtjänsten först" in message
+    data["guardians"][0]["informed"] = False
+    assert validate_form(data, now=NOW).guardians[0].informed is False
+
+
+def test_reason_required_when_guardian_not_informed() -> None:
+    data = form()
+    data["guardians"][0]["informed"] = False
+    assert errors_of(data)["guardians.0.not_informed_reason"][0] == "not_informed_reason_missing"
+
+
+def test_unknown_category_and_empty_observations() -> None:
+    errs = errors_of(form(concern={"categories": ["aliens"], "observations": "  "}))
+    assert errs["concern.categories"][0] == "category_unknown"
+    assert errs["concern.observations"][0] == "string_too_short"
+
+
+def test_anonymous_consultation_needs_date_and_report_date_not_future() -> None:
+    errs = errors_of(
+        form(consultations=[{"kind": "anonymous_social_services"}], report_date="2026-11-24")
+    )
+    assert errs["consultations.0.date"][0] == "consultation_date_missing"
+    assert errs["report_date"][0] == "report_date_future"
+
+
+def test_structural_errors_are_swedish_and_never_echo_input() -> None:
+    data = form(urgency="soon")
+    data["reporter"]["email"] = "not-an-address"
+    del data["clinic"]
+    errs = errors_of(data)
+    assert errs["urgency"] == ("enum", "Ogiltigt val. Tillåtna värden: 'acute' eller 'not_acute'.")
+    assert errs["reporter.email"][1] == "Ange en giltig e-postadress."
+    assert errs["clinic"][0] == "missing"
+    assert all("not-an-address" not in m and "soon" not in m for _, m in errs.values())
+
+
+def test_siblings_each_validated_with_their_index() -> None:
+    errs = errors_of(form(children=[child(), child(personal_number="20120315-1237")]))
+    assert list(errs) == ["children.1.personal_number"]
