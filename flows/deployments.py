@@ -1,4 +1,4 @@
-"""The deployments ``make serve`` runs in-process; ``prefect.yaml`` declares the same for workers."""
+"""Deployments `make serve` runs in-process; `prefect.yaml` declares them for workers."""
 
 from __future__ import annotations
 

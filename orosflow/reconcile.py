@@ -22,7 +22,7 @@ log = logging.getLogger("orosflow.reconcile")
 
 
 def reports_without_run(grace: timedelta = timedelta(seconds=30)) -> list[tuple[str, str]]:
-    """Received reports with no flow run, older than ``grace`` (the submitter may still start it)."""
+    """Received reports without flow run, older than ``grace`` (the submitter may start it)."""
     cutoff = utcnow() - grace
     with session_scope() as session:
         rows = session.exec(
