@@ -1,0 +1,124 @@
+"""Submission: durable before the receipt, one report per child, encrypted at rest, nothing
+stored on bad input. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+
+import pytest
+from factories import SECRET_ADDRESS, SECRET_CONCERN, SECRET_NAME, child, form, pnr
+from sqlalchemy import text
+from sqlmodel import func, select
+
+from models.tables import AuditEvent, ChildRecord, GuardianRecord, Report, ReportKey
+from orosflow.content import ReportErased, read_report
+from orosflow.crypto import load_keyring
+from orosflow.db import get_engine, session_scope
+from orosflow.submission import submit
+from orosflow.validation import FormInvalid
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def counts() -> dict[str, int]:
+    with session_scope() as s:
+        return {
+            t.__name__: s.exec(select(func.count()).select_from(t)).one()
+            for t in (Report, ReportKey, ChildRecord, GuardianRecord, AuditEvent)
+        }
+
+
+def test_receipt_comes_after_commit_with_reference(db: str) -> None:
+    receipt = submit(form(), actor="test:counselor", now=NOW)
+    assert len(receipt.reports) == 1
+    assert re.fullmatch(r"OA-2026-\d{6}", receipt.reports[0].reference)
+    assert counts() == {
+        "Report": 1,
+        "ReportKey": 1,
+        "ChildRecord": 1,
+        "GuardianRecord": 1,
+        "AuditEvent": 1,
+    }
+    with session_scope() as s:
+        event = s.exec(select(AuditEvent)).one()
+    assert event.action == "report.received" and event.actor == "test:counselor"
+
+
+def test_siblings_become_one_report_each_linked_by_group(db: str) -> None:
+    sibling = child(
+        name="Syster Barnsson",
+        personal_number=pnr(date(2014, 6, 7)),
+        municipality="1980",
+        district=None,
+    )
+    receipt = submit(form(children=[child(), sibling]), actor="test", now=NOW)
+    refs = [r.reference for r in receipt.reports]
+    assert len(set(refs)) == 2
+    with session_scope() as s:
+        reports = s.exec(select(Report).order_by(Report.child_index)).all()
+    assert {r.sibling_group_id for r in reports} == {receipt.sibling_group_id}
+    assert [r.reference for r in reports] == refs
+    assert counts()["ReportKey"] == 2  # one data key per report
+
+
+def test_reference_numbers_are_sequential_and_unique(db: str) -> None:
+    refs = [submit(form(), actor="t", now=NOW).reports[0].reference for _ in range(5)]
+    numbers = [int(r.rsplit("-", 1)[1]) for r in refs]
+    assert numbers == sorted(numbers) and len(set(numbers)) == 5
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"urgency": "later"},
+        {"children": [child(personal_number="20120315-1237")]},
+        {"children": [child(personal_number="20081123-1234")]},
+        {"clinic": {"name": "UM", "municipality": "0999"}},
+    ],
+    ids=["urgency", "checksum", "adult-or-invalid", "unknown-municipality"],
+)
+def test_invalid_input_stores_nothing(db: str, bad: dict) -> None:
+    before = counts()
+    with pytest.raises(FormInvalid):
+        submit(form(**bad), actor="t", now=NOW)
+    assert counts() == before
+
+
+def test_personal_data_is_encrypted_at_rest(db: str) -> None:
+    data = form(
+        children=[child(name=SECRET_NAME, address=SECRET_ADDRESS)],
+        concern={"categories": ["neglect"], "observations": SECRET_CONCERN},
+    )
+    receipt = submit(data, actor="t", now=NOW)
+    dump = []
+    with get_engine().connect() as conn:
+        for table in ("report", "child", "guardian", "audit_event", "report_key"):
+            for row in conn.execute(text(f"SELECT * FROM {table}")):
+                dump.append(repr(tuple(row)))
+    blob = "\n".join(dump)
+    for secret in (SECRET_NAME, SECRET_ADDRESS, SECRET_CONCERN, "201203151236"):
+        assert secret not in blob
+        assert secret.encode().hex() not in blob
+    with session_scope() as s:
+        content = read_report(
+            s,
+            receipt.reports[0].report_id,
+            keyring=load_keyring(),
+            actor="test:reader",
+            purpose="test",
+        )
+    assert content.child.name == SECRET_NAME
+    assert content.form.concern.observations == SECRET_CONCERN
+
+
+def test_every_read_is_audited_and_erasing_the_key_erases_the_content(db: str) -> None:
+    rid = submit(form(), actor="t", now=NOW).reports[0].report_id
+    with session_scope() as s:
+        read_report(s, rid, keyring=load_keyring(), actor="test:officer", purpose="inbox")
+    with session_scope() as s:
+        reads = s.exec(select(AuditEvent).where(AuditEvent.action == "content.read")).all()
+        assert [(e.actor, e.report_id) for e in reads] == [("test:officer", rid)]
+        s.delete(s.get(ReportKey, rid))
+    with session_scope() as s, pytest.raises(ReportErased):
+        read_report(s, rid, keyring=load_keyring(), actor="t", purpose="t")
