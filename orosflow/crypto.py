@@ -30,7 +30,10 @@ class CryptoError(Exception):
 
 
 def _b64d(text: str) -> bytes:
-    raw = base64.b64decode(text.strip(), validate=True)
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except ValueError:
+        raw = b""
     if len(raw) != KEY_BYTES:
         raise CryptoError(f"Huvudnyckeln måste vara {KEY_BYTES} byte (base64).")
     return raw

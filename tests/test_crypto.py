@@ -35,7 +35,7 @@ def test_secret_key_from_environment_wins(monkeypatch) -> None:
     assert ring.path is None and ring.keys[ring.active] == b"k" * 32
     monkeypatch.setenv("OROSFLOW_SECRET_KEY", "too-short")
     reset_settings()
-    with pytest.raises(Exception):
+    with pytest.raises(CryptoError, match="32 byte"):
         load_keyring()
     reset_settings()
 
