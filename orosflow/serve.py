@@ -84,7 +84,7 @@ async def _serve_flows() -> None:
     from flows.deployments import runner_deployments
     from orosflow.reconcile import reconcile_loop
 
-    await asyncio.gather(aserve(*runner_deployments()), reconcile_loop())
+    await asyncio.gather(aserve(*await runner_deployments()), reconcile_loop())
 
 
 def run() -> int:
