@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_cli
-from factories import form
 from sqlalchemy import text
 
 from orosflow.audit import append_event, verify_chain
 from orosflow.db import get_engine, session_scope
 from orosflow.submission import submit
+
+from conftest import run_cli
+from factories import form
 
 
 def _chain_of(n: int) -> None:

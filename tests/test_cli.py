@@ -6,10 +6,11 @@ import json
 
 from sqlmodel import select
 
-from conftest import run_cli
-from factories import EXAMPLE, form
 from models.tables import Report
 from orosflow.db import session_scope
+
+from conftest import run_cli
+from factories import EXAMPLE, form
 
 
 def test_validate_prints_normalised_form() -> None:

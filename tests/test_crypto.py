@@ -7,7 +7,6 @@ import os
 import stat
 
 import pytest
-from factories import form
 
 from orosflow.content import read_report
 from orosflow.crypto import CryptoError, load_keyring, new_data_key, open_json, seal_json
@@ -15,6 +14,8 @@ from orosflow.db import session_scope
 from orosflow.keys import rotate_master_key
 from orosflow.settings import get_settings, reset_settings
 from orosflow.submission import submit
+
+from factories import form
 
 
 def test_key_file_is_created_private(tmp_path, monkeypatch) -> None:

@@ -11,6 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
+
+from models.tables import Handover, HandoverStatus, Report, ReportStatus
+from orosflow.audit import verify_chain
+from orosflow.clock import set_clock
+from orosflow.db import session_scope
+from orosflow.submission import submit
+
 from factories import (
     SECRET_ADDRESS,
     SECRET_CONCERN,
@@ -20,13 +28,6 @@ from factories import (
     form,
     pnr,
 )
-from sqlmodel import select
-
-from models.tables import Handover, HandoverStatus, Report, ReportStatus
-from orosflow.audit import verify_chain
-from orosflow.clock import set_clock
-from orosflow.db import session_scope
-from orosflow.submission import submit
 
 # Monday 23 November 2026, 10:00 in Stockholm: office hours everywhere.
 OFFICE_HOURS = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

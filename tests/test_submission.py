@@ -7,7 +7,6 @@ import re
 from datetime import UTC, date, datetime
 
 import pytest
-from factories import SECRET_ADDRESS, SECRET_CONCERN, SECRET_NAME, child, form, pnr
 from sqlalchemy import text
 from sqlmodel import func, select
 
@@ -17,6 +16,8 @@ from orosflow.crypto import load_keyring
 from orosflow.db import get_engine, session_scope
 from orosflow.submission import submit
 from orosflow.validation import FormInvalid
+
+from factories import SECRET_ADDRESS, SECRET_CONCERN, SECRET_NAME, child, form, pnr
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 

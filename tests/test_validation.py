@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from factories import child, form, pnr
 
 from orosflow.validation import FormInvalid, validate_form
+
+from factories import child, form, pnr
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # 11:00 in Stockholm
 
