@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -144,17 +143,3 @@ def prefect_server() -> Iterator[Path]:
         raise
     yield home / "prefect.db"
     stop_process(proc)
-
-
-def run_cli(
-    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``orosflow`` as a user would, in a subprocess with the test environment."""
-    return subprocess.run(
-        [sys.executable, "-m", "orosflow.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )

@@ -10,8 +10,8 @@ from orosflow.audit import append_event, verify_chain
 from orosflow.db import get_engine, session_scope
 from orosflow.submission import submit
 
-from conftest import run_cli
 from factories import form
+from support import run_cli
 
 
 def _chain_of(n: int) -> None:

@@ -9,8 +9,8 @@ from sqlmodel import select
 from models.tables import Report
 from orosflow.db import session_scope
 
-from conftest import run_cli
 from factories import EXAMPLE, form
+from support import run_cli
 
 
 def test_validate_prints_normalised_form() -> None:
@@ -42,7 +42,8 @@ def test_validate_reports_unreadable_input(tmp_path) -> None:
 
 def test_submit_gives_receipt_even_when_prefect_is_down(sqlite_db: str) -> None:
     out = run_cli(
-        "submit", str(EXAMPLE),
+        "submit",
+        str(EXAMPLE),
         env={"PREFECT_API_URL": "http://127.0.0.1:9/api", "OROSFLOW_TRIGGER_TIMEOUT": "3"},
     )
     assert out.returncode == 0, out.stderr
@@ -65,8 +66,12 @@ def test_submit_invalid_stores_nothing(sqlite_db: str, tmp_path) -> None:
 
 
 def test_route_command_is_wired() -> None:
-    req = {"municipality": "1980", "clinic_municipality": "1980", "urgency": "not_acute",
-           "at": "2026-11-23T10:00:00+01:00"}
+    req = {
+        "municipality": "1980",
+        "clinic_municipality": "1980",
+        "urgency": "not_acute",
+        "at": "2026-11-23T10:00:00+01:00",
+    }
     out = run_cli("route", stdin=json.dumps(req))
     assert out.returncode == 0, out.stderr
     decision = json.loads(out.stdout)
