@@ -46,7 +46,7 @@ from orosflow.settings import reset_settings  # noqa: E402
 from orosflow.smtp_capture import MailCapture  # noqa: E402
 
 PG_URL = os.environ.get("OROSFLOW_TEST_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
-PG_SCHEMA = "orosflow_test"
+PG_SCHEMA = f"orosflow_test_{os.getpid()}"  # one per run: parallel runs never collide
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 _migrated: set[str] = set()
@@ -73,6 +73,17 @@ def _clear_tables() -> None:
     with dbmod.get_engine().begin() as conn:
         for table in reversed(SQLModel.metadata.sorted_tables):
             conn.execute(table.delete())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_pg_schema() -> Iterator[None]:
+    yield
+    if "postgres" in _migrated:
+        dbmod.reset_engine()
+        engine = create_engine(dbmod.normalise_url(PG_URL))
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
