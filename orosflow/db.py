@@ -30,12 +30,18 @@ def normalise_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def build_engine(url: str) -> Engine:
-    url = normalise_url(url)
+def _ensure_sqlite_dir(url: str) -> None:
+    """A fresh machine has no ``var/`` yet: create the SQLite file's folder."""
     if url.startswith("sqlite"):
         path = make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def build_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    _ensure_sqlite_dir(url)
+    if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -90,4 +96,6 @@ def alembic_config(url: str | None = None) -> Config:
 
 def migrate(url: str | None = None) -> None:
     """Bring the schema to the newest migration (run at every start; a no-op when current)."""
-    command.upgrade(alembic_config(url), "head")
+    cfg = alembic_config(url)
+    _ensure_sqlite_dir(cfg.get_main_option("sqlalchemy.url") or "")
+    command.upgrade(cfg, "head")

@@ -199,7 +199,12 @@ def mark_notified(handover_id: str) -> None:
         assert h is not None
         if h.status != HandoverStatus.CREATED:
             return
+        from orosflow.lifecycle import handover_deadline  # lifecycle imports this module
+
+        report = session.get(Report, h.report_id)
+        assert report is not None
         h.status, h.notified_at = HandoverStatus.NOTIFIED, utcnow()
+        h.deadline_at = handover_deadline(report.urgency, h.unit_id, h.notified_at)
         session.add(h)
         append_event(
             session,
@@ -208,7 +213,11 @@ def mark_notified(handover_id: str) -> None:
             report_id=h.report_id,
             handover_id=h.id,
             rule=h.rule,
-            details={"unit_id": h.unit_id, "message_id": h.message_id},
+            details={
+                "unit_id": h.unit_id,
+                "message_id": h.message_id,
+                "deadline_at": h.deadline_at.isoformat(),
+            },
         )
 
 

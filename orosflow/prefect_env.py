@@ -9,13 +9,10 @@ import os
 
 from orosflow.settings import get_settings
 
-DEFAULT_API = "http://127.0.0.1:4200/api"
-
-
 def configure(api_url: str | None = None) -> None:
     settings = get_settings()
     defaults = {
-        "PREFECT_API_URL": api_url or DEFAULT_API,
+        "PREFECT_API_URL": api_url or f"http://127.0.0.1:{settings.prefect_port}/api",
         "PREFECT_HOME": str(settings.var_dir / "prefect"),
         # The server's telemetry cannot reach the internet here and would only log errors.
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

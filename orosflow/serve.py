@@ -18,9 +18,6 @@ from pathlib import Path
 
 from orosflow.settings import get_settings
 
-PREFECT_PORT = 4200
-
-
 def wait_for_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -90,6 +87,10 @@ async def _serve_flows() -> None:
 def run() -> int:
     settings = get_settings()
     var = settings.var_dir
+    port = settings.prefect_port
+    # serve always talks to the server it starts (set before Prefect is imported here).
+    os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    os.environ.setdefault("PREFECT_HOME", str(var / "prefect"))
     (var / "log").mkdir(parents=True, exist_ok=True)
 
     from orosflow.crypto import load_keyring
@@ -112,12 +113,12 @@ def run() -> int:
     if settings.smtp_host in {"127.0.0.1", "localhost"}:
         capture = MailCapture(var / "mail", port=settings.smtp_port).start()
     print("  Startar Prefect-servern (kan ta 10–30 s) …", flush=True)
-    server = start_prefect_server(PREFECT_PORT, var / "prefect", var / "log" / "prefect-server.log")
+    server = start_prefect_server(port, var / "prefect", var / "log" / "prefect-server.log")
     try:
-        wait_for_http(f"http://127.0.0.1:{PREFECT_PORT}/api/health", 120, server)
+        wait_for_http(f"http://127.0.0.1:{port}/api/health", 120, server)
         print(
             "\nOrosflow kör:\n"
-            f"  Prefect UI:     http://127.0.0.1:{PREFECT_PORT}\n"
+            f"  Prefect UI:     http://127.0.0.1:{port}\n"
             f"  E-post (fångad): {var / 'mail'}\n"
             f"  Databas:        {settings.resolved_database_url}\n"
             f"  Loggar:         {var / 'log'}\n"

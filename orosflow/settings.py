@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     mail_domain: str = "orosflow.example.se"
 
     portal_url: str = "http://127.0.0.1:8000"
+    #: Port of the local Prefect server that ``orosflow serve`` starts.
+    prefect_port: int = 4200
     channels_file: Path | None = None
 
     #: Deployment that the submission entry points trigger (``flow-name/deployment-name``).

@@ -16,7 +16,7 @@ def installed() -> None:
 
 def test_registered_values_personnummer_and_email_are_masked(caplog) -> None:
     redaction.register_sensitive(["Zelmira Quistgaard", "Hemligvägen 77B"])
-    log = logging.getLogger("prefect.flow_runs.some_future_change")
+    log = logging.getLogger("some.library.future_change")
     with caplog.at_level(logging.INFO):
         log.info(
             "child %s at %s, pnr %s, mail %s",
