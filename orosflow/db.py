@@ -6,6 +6,7 @@ half-way, which the hash-chained audit log and the reference counter rely on.
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -13,12 +14,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from orosflow.settings import get_settings
 
+_PG_MIGRATE_LOCK = 7_201_612
 MIGRATIONS = Path(__file__).resolve().parents[1] / "models" / "migrations"
 
 
@@ -95,7 +97,35 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def migrate(url: str | None = None) -> None:
-    """Bring the schema to the newest migration (run at every start; a no-op when current)."""
+    """Bring the schema to the newest migration (run at every start; a no-op when current).
+
+    Processes starting together (ten CLI submissions on a fresh machine, several workers) must
+    not race: on SQLite a file lock beside the database, on PostgreSQL an advisory lock, make
+    one of them migrate while the others wait and then find nothing to do.
+    """
+    url = normalise_url(url or get_settings().resolved_database_url)
     cfg = alembic_config(url)
-    _ensure_sqlite_dir(cfg.get_main_option("sqlalchemy.url") or "")
-    command.upgrade(cfg, "head")
+    engine = build_engine(url)
+    try:
+        if url.startswith("sqlite"):
+            lock_path = Path(make_url(url).database or "orosflow.db").with_suffix(".migrate.lock")
+            with lock_path.open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                with engine.connect() as conn:
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+        else:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:k)").bindparams(k=_PG_MIGRATE_LOCK))
+                conn.commit()
+                try:
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+                    conn.commit()
+                finally:
+                    conn.execute(
+                        text("SELECT pg_advisory_unlock(:k)").bindparams(k=_PG_MIGRATE_LOCK)
+                    )
+                    conn.commit()
+    finally:
+        engine.dispose()

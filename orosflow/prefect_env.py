@@ -9,6 +9,7 @@ import os
 
 from orosflow.settings import get_settings
 
+
 def configure(api_url: str | None = None) -> None:
     settings = get_settings()
     defaults = {

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from orosflow.settings import get_settings
 
+
 def wait_for_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     mail_domain: str = "orosflow.example.se"
 
     portal_url: str = "http://127.0.0.1:8000"
+    #: Days after submission before a report's content is erased (audit trail kept).
+    retention_days: int = 365
+    #: Who receives the daily audit-chain anchor mail (comma-separated in the environment).
+    auditor_emails: list[str] = Field(default_factory=list)
     #: Port of the local Prefect server that ``orosflow serve`` starts.
     prefect_port: int = 4200
     channels_file: Path | None = None
