@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Schedule
 
 from flows.concern_report import concern_report
+from flows.audit_verify import audit_verify
 from flows.escalate_overdue import escalate_overdue
+from flows.retention import retention_flow
 
 
 async def runner_deployments() -> list[RunnerDeployment]:
@@ -23,5 +26,17 @@ async def runner_deployments() -> list[RunnerDeployment]:
             "bekräftelse.",
             tags=["orosflow"],
             cron="*/5 * * * *",
+        ),
+        await retention_flow.ato_deployment(
+            name="retention",
+            description="Varje natt: raderar innehåll äldre än lagringstiden, spåret finns kvar.",
+            tags=["orosflow"],
+            schedule=Schedule(cron="30 2 * * *", timezone="Europe/Stockholm"),
+        ),
+        await audit_verify.ato_deployment(
+            name="audit-verify",
+            description="Varje dag: kontrollerar hashkedjan och skriver dagens ankare.",
+            tags=["orosflow"],
+            schedule=Schedule(cron="15 6 * * *", timezone="Europe/Stockholm"),
         ),
     ]

@@ -51,6 +51,8 @@ class Report(SQLModel, table=True):
     payload_enc: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     flow_run_id: str | None = Field(default=None, max_length=36)
     flow_triggered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: SHA-256 of the reporter's normalised e-mail, for "my reports" without decrypting all.
+    reporter_digest: str | None = Field(default=None, index=True, max_length=64)
 
 
 class ReportKey(SQLModel, table=True):
@@ -110,6 +112,14 @@ class Handover(SQLModel, table=True):
     deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     confirmed_by: str | None = Field(default=None, max_length=120)
+    #: Lifecycle (orosflow.lifecycle): escalation ladder position and links between attempts.
+    escalation_step: int = 0
+    last_escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    escalated_from: str | None = Field(default=None, index=True, max_length=36)
+    rerouted_from: str | None = Field(default=None, index=True, max_length=36)
+    declined_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    declined_by: str | None = Field(default=None, max_length=120)
+    decline_reason: str | None = Field(default=None, max_length=40)
 
 
 class AuditEvent(SQLModel, table=True):
@@ -127,6 +137,53 @@ class AuditEvent(SQLModel, table=True):
     details: str = Field(default="{}")
     prev_hash: str = Field(unique=True, max_length=64)
     hash: str = Field(unique=True, max_length=64)
+
+
+class PhoneContact(SQLModel, table=True):
+    """A recorded phone call from the counselor to social services (who answered, when)."""
+
+    __tablename__ = "phone_contact"
+
+    id: str = Field(primary_key=True, max_length=36)
+    report_id: str = Field(foreign_key="report.id", index=True, max_length=36)
+    unit_id: str | None = Field(default=None, max_length=80)
+    answered_by: str = Field(max_length=120)
+    called_at: datetime = Field(sa_type=UTCDateTime)
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+    recorded_by: str = Field(max_length=120)
+
+
+class Feedback(SQLModel, table=True):
+    """Feedback (återkoppling) from a unit; outcome and date are sensitive, so encrypted."""
+
+    __tablename__ = "feedback"
+
+    id: str = Field(primary_key=True, max_length=36)
+    report_id: str = Field(foreign_key="report.id", index=True, max_length=36)
+    handover_id: str = Field(foreign_key="handover.id", max_length=36)
+    unit_id: str = Field(max_length=80)
+    #: ``{"outcome": ..., "decided_on": ...}`` sealed with the report's data key.
+    data_enc: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+    recorded_by: str = Field(max_length=120)
+
+
+class LifecycleMail(SQLModel, table=True):
+    """Outbox of lifecycle e-mails; the id is the stable Message-ID's local part.
+
+    Holds no address: the recipient is resolved when the mail is sent.
+    """
+
+    __tablename__ = "lifecycle_mail"
+
+    id: str = Field(primary_key=True, max_length=120)
+    kind: str = Field(max_length=40)
+    report_id: str = Field(foreign_key="report.id", index=True, max_length=36)
+    handover_id: str | None = Field(default=None, max_length=36)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    attempts: int = 0
 
 
 class ReferenceCounter(SQLModel, table=True):

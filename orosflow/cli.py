@@ -172,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     kr = ksub.add_parser("rotate", help="ny huvudnyckel; alla rapportnycklar omsluts på nytt")
     kr.set_defaults(func=cmd_keys_rotate)
 
+    from orosflow.lifecycle_cli import register
+
+    register(sub)
+
     sv = sub.add_parser("serve", help="starta allt lokalt: Prefect, flöden, SMTP-fångst")
     sv.set_defaults(func=cmd_serve)
     return p

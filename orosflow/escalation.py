@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -62,7 +61,7 @@ MAIL_KINDS: dict[str, tuple[str, str, str]] = {
 def operator_email(settings: Settings | None = None) -> str:
     """Where fail-closed alerts go (``OROSFLOW_OPERATOR_EMAIL``, else operator@mail domain)."""
     settings = settings or get_settings()
-    return os.environ.get("OROSFLOW_OPERATOR_EMAIL") or f"operator@{settings.mail_domain}"
+    return settings.operator_email or f"operator@{settings.mail_domain}"
 
 
 # --- planning (database only) -------------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from models.form import Child, ConcernForm
 from models.tables import Handover, HandoverStatus, Report, ReportStatus
 from orosflow.audit import append_event
 from orosflow.clock import utcnow
@@ -55,7 +56,11 @@ def load_and_revalidate(report_id: str) -> ReportSummary:
 
 
 def routing_request(content: ReportContent) -> RoutingRequest:
-    child, form = content.child, content.form
+    return routing_request_for(content.child, content.form)
+
+
+def routing_request_for(child: Child, form: ConcernForm) -> RoutingRequest:
+    """The router's view of one child: codes and flags only, never name or address."""
     return RoutingRequest(
         municipality=child.municipality,
         district=None if child.protected_identity else child.district,

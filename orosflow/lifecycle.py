@@ -103,7 +103,8 @@ def _t(
 
 #: The one transition table. Anything not listed is refused.
 TRANSITIONS: dict[str, Transition] = {
-    # Performed by orosflow.handovers (concern-report flow); listed for completeness.
+    # Performed by orosflow.handovers (its events carry the routing rule); listed so the
+    # table is complete.
     "notify": _t("handover", {H.CREATED}, H.NOTIFIED, "handover.notified", "L-NOTIFY", "aviseras"),
     "fail": _t("handover", {H.CREATED}, H.FAILED, "handover.unresolved", "L-FAIL", "misslyckas"),
     "route": _t("report", {R.RECEIVED}, R.ROUTED, "report.status", "L-ROUTE", "dirigeras"),

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     retention_days: int = 365
     #: Who receives the daily audit-chain anchor mail (comma-separated in the environment).
     auditor_emails: list[str] = Field(default_factory=list)
+    #: Operator mailbox for fail-closed alerts; default ``operator@<mail_domain>``.
+    operator_email: str | None = None
     #: Port of the local Prefect server that ``orosflow serve`` starts.
     prefect_port: int = 4200
     channels_file: Path | None = None

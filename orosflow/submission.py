@@ -16,13 +16,26 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from models.form import ConcernForm, Urgency
+from models.form import Child, ConcernForm, Urgency
 from models.tables import ChildRecord, GuardianRecord, ReferenceCounter, Report, ReportKey
 from orosflow.audit import append_event
 from orosflow.clock import utcnow
 from orosflow.crypto import Keyring, load_keyring, new_data_key, seal_json
 from orosflow.db import session_scope
+from orosflow.handovers import routing_request_for
+from orosflow.lifecycle import reporter_digest
 from orosflow.validation import STOCKHOLM, validate_form
+from routing import get_router
+
+
+@dataclass
+class CallNow:
+    """Whom the counselor must phone now (acute, out of hours, protected identity …)."""
+
+    unit_name: str
+    phone: str | None
+    rule: str
+    explanation: str
 
 
 @dataclass
@@ -30,6 +43,7 @@ class ReceiptItem:
     report_id: str
     reference: str
     child_index: int
+    call_now: CallNow | None = None
 
 
 @dataclass
@@ -107,6 +121,7 @@ def store_form(
             submitted_at=now,
             submitted_by=actor,
             clinic_municipality=form.clinic.municipality,
+            reporter_digest=reporter_digest(form.reporter.email),
             payload_enc=payload_enc,
         )
         session.add(report)
@@ -143,14 +158,27 @@ def store_form(
             },
             at=now,
         )
-        receipt.reports.append(ReceiptItem(report_id, reference, index))
+        receipt.reports.append(ReceiptItem(report_id, reference, index, _call_now(child, form)))
     refs = ", ".join(r.reference for r in receipt.reports)
     receipt.message = f"Anmälan är mottagen och sparad: {refs}."
+    calls = [
+        f"{i.reference}: ring {i.call_now.unit_name} på {i.call_now.phone or 'okänt nummer'}"
+        for i in receipt.reports
+        if i.call_now
+    ]
+    if calls:
+        receipt.message += " Ring nu – " + "; ".join(calls) + "."
     if form.urgency is Urgency.ACUTE:
-        receipt.message += (
-            " Akut ärende: ring socialtjänsten eller socialjouren nu. Vid fara för liv: ring 112."
-        )
+        receipt.message += " Vid fara för liv: ring 112."
     return receipt
+
+
+def _call_now(child: Child, form: ConcernForm) -> CallNow | None:
+    """Routing preview at submission: the receipt says "ring now" with the number to call."""
+    decision = get_router().route(routing_request_for(child, form))
+    if not decision.phone_required:
+        return None
+    return CallNow(decision.unit_name, decision.phone, decision.rule, decision.explanation)
 
 
 def submit(

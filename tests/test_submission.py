@@ -123,3 +123,20 @@ def test_every_read_is_audited_and_erasing_the_key_erases_the_content(db: str) -
         s.delete(s.get(ReportKey, rid))
     with session_scope() as s, pytest.raises(ReportErased):
         read_report(s, rid, keyring=load_keyring(), actor="t", purpose="t")
+
+
+def test_acute_receipt_tells_counselor_whom_to_phone_now(db: str) -> None:
+    from orosflow.clock import set_clock
+
+    set_clock(lambda: NOW)  # Monday 11:00: office hours, so the intake unit by phone
+    try:
+        receipt = submit(
+            form(urgency="acute", children=[child(municipality="1980", district=None)]), actor="t"
+        )
+    finally:
+        set_clock(None)
+    call = receipt.reports[0].call_now
+    assert call is not None and call.phone and call.rule == "R-ACUTE-PHONE"
+    assert call.phone in receipt.message and "112" in receipt.message
+    calm = submit(form(), actor="t", now=NOW)
+    assert calm.reports[0].call_now is None or calm.reports[0].call_now.rule != "R-ACUTE-PHONE"
