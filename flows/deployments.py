@@ -5,8 +5,8 @@ from __future__ import annotations
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Schedule
 
-from flows.concern_report import concern_report
 from flows.audit_verify import audit_verify
+from flows.concern_report import concern_report
 from flows.escalate_overdue import escalate_overdue
 from flows.retention import retention_flow
 

@@ -238,6 +238,24 @@ def failed_handovers(report_id: str) -> list[str]:
         ]
 
 
+def attach_flow_run(report_id: str, flow_run_id: str) -> None:
+    """Remember which flow run works on the report, however it was started (reconciler input)."""
+    with session_scope() as session:
+        report = session.get(Report, report_id)
+        if report is None or report.flow_run_id == flow_run_id:
+            return
+        previous = report.flow_run_id
+        report.flow_run_id, report.flow_triggered_at = flow_run_id, utcnow()
+        session.add(report)
+        append_event(
+            session,
+            actor=SYSTEM,
+            action="flow_run.attached",
+            report_id=report_id,
+            details={"flow_run_id": flow_run_id, "previous": previous},
+        )
+
+
 def reference_of(report_id: str) -> str:
     with session_scope() as session:
         report = session.get(Report, report_id)

@@ -20,7 +20,7 @@ from orosflow.settings import get_settings
 log = logging.getLogger("orosflow.trigger")
 
 
-async def start_flow_run(report_id: str, reference: str, attempt: int = 1) -> str | None:
+async def start_flow_run(report_id: str, reference: str, attempt: str = "1") -> str | None:
     """Create the report's flow run; return its id, or ``None`` if Prefect could not be reached."""
     settings = get_settings()
     try:
@@ -59,7 +59,16 @@ def _record(report_id: str, flow_run_id: str) -> None:
         )
 
 
-async def start_flow_runs(items: list[tuple[str, str]]) -> dict[str, str | None]:
-    """``items`` are ``(report_id, reference)`` pairs; runs are created concurrently."""
-    ids = await asyncio.gather(*(start_flow_run(rid, ref) for rid, ref in items))
+async def start_flow_runs(
+    items: list[tuple[str, str]], attempt: dict[str, str] | None = None
+) -> dict[str, str | None]:
+    """``items`` are ``(report_id, reference)`` pairs; runs are created concurrently.
+
+    ``attempt`` maps a report to its idempotency suffix (default "1"): a restart after a failed
+    run uses ``after:<failed run id>``, so two reconcilers restarting it create one run.
+    """
+    attempt = attempt or {}
+    ids = await asyncio.gather(
+        *(start_flow_run(rid, ref, attempt.get(rid, "1")) for rid, ref in items)
+    )
     return {rid: fid for (rid, _), fid in zip(items, ids, strict=True)}

@@ -1,0 +1,92 @@
+"""Reconciliation against a real Prefect server: a run that failed while SMTP was down is
+restarted once, and the restart notifies exactly once; running runs are left alone."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from models.tables import Handover, HandoverStatus, Report
+from orosflow.clock import set_clock
+from orosflow.db import session_scope
+from orosflow.reconcile import reconcile_once
+from orosflow.settings import reset_settings
+from orosflow.submission import submit
+
+from factories import form
+
+OFFICE_HOURS = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def office_hours() -> Iterator[None]:
+    set_clock(lambda: OFFICE_HOURS)
+    yield
+    set_clock(None)
+
+
+class RecordingStarter:
+    """Stands in for run creation only; the test then runs the flow itself, as a worker would."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[tuple[str, str]], dict[str, str]]] = []
+
+    async def __call__(self, items, attempts):  # noqa: ANN001, ANN204
+        self.calls.append((items, attempts))
+        return {rid: "started" for rid, _ in items}
+
+
+def _dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_failed_run_is_restarted_once_and_notifies_once(
+    sqlite_db: str, smtp, prefect_server: Path, office_hours: None, monkeypatch
+) -> None:
+    import flows.concern_report as cr
+
+    receipt = submit(form(), actor="t")
+    rid, ref = receipt.reports[0].report_id, receipt.reports[0].reference
+
+    # SMTP is down and the send gives up: the run fails, the handover stays unsent.
+    monkeypatch.setenv("OROSFLOW_SMTP_PORT", str(_dead_port()))
+    reset_settings()
+    monkeypatch.setattr(cr, "send_notification", cr.send_notification.with_options(retries=0))
+    with pytest.raises(Exception):  # noqa: B017 - whatever the SMTP client raises
+        await cr.concern_report(rid)
+    with session_scope() as s:
+        report = s.exec(select(Report).where(Report.id == rid)).one()
+        failed_run = report.flow_run_id
+        assert s.exec(select(Handover)).one().status == HandoverStatus.CREATED
+    assert failed_run
+
+    starter = RecordingStarter()
+    assert await reconcile_once(grace=timedelta(0), starter=starter) == 1
+    assert starter.calls == [([(rid, ref)], {rid: f"after:{failed_run}"})]
+
+    # SMTP is back; the restarted run notifies; nothing is left to reconcile.
+    monkeypatch.setenv("OROSFLOW_SMTP_PORT", str(smtp.port))
+    reset_settings()
+    await cr.concern_report(rid)
+    assert len(smtp.messages()) == 1
+    again = RecordingStarter()
+    assert await reconcile_once(grace=timedelta(0), starter=again) == 0
+    assert again.calls == []
+
+
+async def test_report_without_run_is_started_after_grace(
+    sqlite_db: str, prefect_server: Path, office_hours: None
+) -> None:
+    rid = submit(form(), actor="t").reports[0].report_id
+    starter = RecordingStarter()
+    assert await reconcile_once(grace=timedelta(minutes=5), starter=starter) == 0
+    set_clock(lambda: OFFICE_HOURS + timedelta(minutes=6))
+    assert await reconcile_once(grace=timedelta(minutes=5), starter=starter) == 1
+    assert starter.calls[0][0][0][0] == rid and starter.calls[0][1] == {}
