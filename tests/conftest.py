@@ -8,7 +8,6 @@ fail: CI must prove the PostgreSQL path.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -16,16 +15,11 @@ from pathlib import Path
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from support import free_port
 
 # Environment for the whole session, set before Prefect or our settings are imported.
 _TMP = Path(tempfile.mkdtemp(prefix="orosflow-tests-"))
-PREFECT_PORT = _free_port()
+PREFECT_PORT = free_port()
 os.environ.update(
     OROSFLOW_VAR_DIR=str(_TMP / "var"),
     PREFECT_HOME=str(_TMP / "prefect"),
@@ -130,13 +124,25 @@ def sqlite_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 @pytest.fixture
 def smtp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MailCapture]:
     """A real SMTP server (aiosmtpd) on loopback; settings point the sender at it."""
-    capture = MailCapture(tmp_path / "mail", port=_free_port()).start()
+    capture = MailCapture(tmp_path / "mail", port=free_port()).start()
     monkeypatch.setenv("OROSFLOW_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("OROSFLOW_SMTP_PORT", str(capture.port))
     reset_settings()
     yield capture
     capture.stop()
     reset_settings()
+
+
+@pytest.fixture
+def office_hours() -> Iterator[None]:
+    """Pin the clock to Monday 23 November 2026, 10:00 in Stockholm (office hours)."""
+    from datetime import UTC, datetime
+
+    from orosflow.clock import set_clock
+
+    set_clock(lambda: datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    yield
+    set_clock(None)
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def run_cli(

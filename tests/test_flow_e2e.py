@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
-import pytest
 from sqlmodel import select
 
 from models.tables import Handover, HandoverStatus, Report, ReportStatus
 from orosflow.audit import verify_chain
-from orosflow.clock import set_clock
 from orosflow.db import session_scope
 from orosflow.submission import submit
 
@@ -29,17 +26,8 @@ from factories import (
     pnr,
 )
 
-# Monday 23 November 2026, 10:00 in Stockholm: office hours everywhere.
-OFFICE_HOURS = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 SIBLING_NAME = "Ottilia Quistgaard"
 SIBLING_PNR = pnr(datetime(2014, 6, 7).date(), serial="456")
-
-
-@pytest.fixture
-def office_hours() -> Iterator[None]:
-    set_clock(lambda: OFFICE_HOURS)
-    yield
-    set_clock(None)
 
 
 def secret_form() -> dict:

@@ -3,8 +3,6 @@ restarted once, and the restart notifies exactly once; running runs are left alo
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,15 +17,9 @@ from orosflow.settings import reset_settings
 from orosflow.submission import submit
 
 from factories import form
+from support import free_port
 
 OFFICE_HOURS = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def office_hours() -> Iterator[None]:
-    set_clock(lambda: OFFICE_HOURS)
-    yield
-    set_clock(None)
 
 
 class RecordingStarter:
@@ -41,12 +33,6 @@ class RecordingStarter:
         return {rid: "started" for rid, _ in items}
 
 
-def _dead_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def test_failed_run_is_restarted_once_and_notifies_once(
     sqlite_db: str, smtp, prefect_server: Path, office_hours: None, monkeypatch
 ) -> None:
@@ -56,7 +42,7 @@ async def test_failed_run_is_restarted_once_and_notifies_once(
     rid, ref = receipt.reports[0].report_id, receipt.reports[0].reference
 
     # SMTP is down and the send gives up: the run fails, the handover stays unsent.
-    monkeypatch.setenv("OROSFLOW_SMTP_PORT", str(_dead_port()))
+    monkeypatch.setenv("OROSFLOW_SMTP_PORT", str(free_port()))
     reset_settings()
     monkeypatch.setattr(cr, "send_notification", cr.send_notification.with_options(retries=0))
     with pytest.raises(Exception):  # noqa: B017 - whatever the SMTP client raises

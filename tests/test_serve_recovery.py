@@ -9,24 +9,18 @@ import email.policy
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from factories import child, form, pnr
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from support import free_port
 
 
 def test_reports_submitted_while_prefect_is_down_are_notified_once(tmp_path: Path) -> None:
     t0 = time.monotonic()
-    prefect_port, smtp_port = _free_port(), _free_port()
+    prefect_port, smtp_port = free_port(), free_port()
     env = {
         "OROSFLOW_VAR_DIR": str(tmp_path / "var"),
         "OROSFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'orosflow.db'}",
