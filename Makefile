@@ -5,7 +5,7 @@ SHELL := /bin/bash
 UV := python3 -m uv
 PG_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
 
-.PHONY: serve test install uv postgres lint clean
+.PHONY: serve test install uv postgres lint clean bench
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || (echo "Installerar uv …" && python3 -m pip install --quiet uv)
@@ -27,6 +27,9 @@ serve: install
 test: install postgres
 	@$(UV) run ruff check .
 	@OROSFLOW_TEST_PG_URL="$(PG_URL)" $(UV) run pytest -q -ra $(PYTEST_ARGS)
+
+bench: install postgres
+	@$(UV) run python -m benchmarks.run
 
 lint: install
 	@$(UV) run ruff check . && $(UV) run ruff format --check .

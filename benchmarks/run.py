@@ -1,0 +1,243 @@
+"""``make bench``: run (a)–(d) on each configuration, print the table, write docs/benchmarks.md.
+
+Order matters on a 2-core machine: the Prefect-free figures (receipts, the plain 500-report
+burst) are taken before any Prefect server runs, so nothing else competes for the CPU. Then
+one Prefect server per backend (SQLite, then PostgreSQL) serves the columns that use it.
+Everything (temp dir, servers, PostgreSQL schema and database) is removed at the end, even on
+error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+# The environment must be in place before Prefect (or our settings) is imported.
+from benchmarks import env
+
+WS = env.prepare_process_env()
+
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import AsyncIterator  # noqa: E402
+from contextlib import ExitStack, asynccontextmanager  # noqa: E402
+
+from benchmarks import report, sections, workload  # noqa: E402
+from benchmarks.probes import ApiRecorder, FlowProfile, profile_flow_run  # noqa: E402
+from benchmarks.report import Column  # noqa: E402
+from benchmarks.stats import mean, ms, p50_p95  # noqa: E402
+
+N = {
+    "receipts": 200,
+    "notify": 20,
+    "burst": 500,
+    # Reports in the burst sample through Prefect, per Prefect backend: the SQLite-backed
+    # server drains about 1 report/s, so a smaller sample keeps the run inside its budget.
+    "prefect_burst_postgres": 50,
+    "prefect_burst_sqlite": 30,
+    "flow_concurrency": 10,
+}
+#: Past this many seconds the optional burst samples are skipped (and say so), so that a slow
+#: machine still finishes ``make bench`` well inside 10 minutes.
+BUDGET_S = 330.0
+T0 = time.perf_counter()
+
+
+def say(message: str) -> None:
+    print(f"[{time.perf_counter() - T0:6.1f}s] {message}", flush=True)
+
+
+async def flush_prefect() -> None:
+    """Ship buffered logs and events before the server goes away (else they fail loudly)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogHandler
+
+    try:
+        await APILogHandler.aflush()
+        await asyncio.to_thread(EventsWorker.drain_all, timeout=10)
+    except Exception as exc:  # noqa: BLE001  (best effort at shutdown)
+        say(f"  (flushing Prefect logs/events failed: {type(exc).__name__})")
+
+
+@asynccontextmanager
+async def shared_prefect_clients() -> AsyncIterator[None]:
+    """One sync and one async Prefect API client for many in-process runs (a tuning probe)."""
+    from prefect.context import AsyncClientContext, SyncClientContext
+
+    with SyncClientContext.get_or_create():
+        async with AsyncClientContext.get_or_create():
+            yield
+
+
+def prefect_free_phase(col: Column, apps: env.AppDatabases) -> None:
+    """(a) and the plain burst for one app database, with no Prefect server running."""
+    apps.select(col.app_db)
+    started = time.perf_counter()
+    col.receipts = sections.measure_receipts(N["receipts"])
+    say(
+        f"(a) receipts, {col.title.split(' · ')[0]}: p50 / p95 {p50_p95(col.receipts)} "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+    started = time.perf_counter()
+    col.plain_burst = asyncio.run(
+        sections.run_burst(
+            workload.notify_plain,
+            N["burst"],
+            WS.root / f"mail-burst-plain-{col.app_db}",
+            notify_concurrency=N["flow_concurrency"],
+        )
+    )
+    b = col.plain_burst
+    say(
+        f"(c) burst {b.n} plain async, {col.title.split(' · ')[0]}: drain {b.drain:.1f} s, "
+        f"{b.throughput:.1f}/s, lost {b.check.lost}, duplicates {b.check.duplicates} "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+
+
+async def profile_isolated_run(backend: str, recorder: ApiRecorder) -> FlowProfile:
+    """Profile one flow run with the server quiet (no back-to-back load)."""
+    capture = env.TimedCapture(WS.root / f"mail-profile-{backend}")
+    try:
+        rid, _ = await asyncio.to_thread(workload.submit_one)
+        await asyncio.sleep(3)  # let the server finish the previous runs' events and logs
+        return await profile_flow_run(lambda: workload.notify_prefect(rid), recorder)
+    finally:
+        capture.stop()
+
+
+def redactor_growth() -> dict[str, dict[str, float]]:
+    """Run the redactor probe in its own interpreter (it fills a process-wide registry)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.redactor_probe"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def over_budget(what: str, col: Column) -> bool:
+    """Skip an optional measurement when the run is already long (keeps ``make bench`` short)."""
+    if time.perf_counter() - T0 < BUDGET_S:
+        return False
+    col.notes.append(f"{what} skipped: the run had used its time budget")
+    col.prefect_burst_note = "skipped: time budget"
+    say(f"  skipping {what}: over the {BUDGET_S:.0f} s budget")
+    return True
+
+
+async def burst_through_prefect(
+    col: Column, backend: str, server: env.PrefectServer, recorder: ApiRecorder, label: str
+) -> sections.Burst:
+    started = time.perf_counter()
+    b = await sections.run_burst(
+        workload.notify_prefect,
+        N[f"prefect_burst_{backend}"],
+        WS.root / f"mail-burst-{label}-{col.app_db}-{backend}",
+        notify_concurrency=N["flow_concurrency"],
+        recorder=recorder,
+        server_pgid=server.pgid,
+    )
+    say(
+        f"(c) burst sample {b.n} through Prefect{label and ' (' + label + ')'}, {col.title}: "
+        f"drain {b.drain:.1f} s, {b.throughput:.1f}/s, lost {b.check.lost}, duplicates "
+        f"{b.check.duplicates}, {b.api_503} × 503 ({time.perf_counter() - started:.1f} s)"
+    )
+    return b
+
+
+async def prefect_columns(
+    backend: str, cols: list[Column], apps: env.AppDatabases, recorder: ApiRecorder
+) -> None:
+    """Start one Prefect server on ``backend`` and measure (b), (c) sample, (d) for ``cols``."""
+    with ExitStack() as server_stack:
+        say(f"starting a Prefect server on {backend} …")
+        server = env.start_prefect(WS, backend, server_stack)
+        say(f"  Prefect server up after {server.startup:.1f} s")
+        try:
+            for i, col in enumerate(cols):
+                col.server_start = server.startup
+                apps.select(col.app_db)
+                started = time.perf_counter()
+                col.notify = nt = await sections.measure_notify(
+                    N["notify"],
+                    WS.root / f"mail-notify-{col.app_db}-{backend}",
+                    recorder,
+                    server.pgid,
+                )
+                say(
+                    f"(b)+(d) {col.title}: time-to-notify {p50_p95(nt.prefect_to_mail)} "
+                    f"(plain {p50_p95(nt.plain_to_mail)}); per report Prefect "
+                    f"{ms(mean(nt.prefect_pipeline))} vs plain {ms(mean(nt.plain_pipeline))}; "
+                    f"{nt.api_503} × 503 ({time.perf_counter() - started:.1f} s)"
+                )
+                if i == 0:
+                    col.profile = await profile_isolated_run(backend, recorder)
+                    say(f"  profiled one isolated flow run: {ms(col.profile.wall)} wall")
+                if i > 0:
+                    # One burst per server: a second app DB behind the same server measures
+                    # the server again (its 503s and CPU), and costs a minute on SQLite.
+                    col.prefect_burst_note = "not run: same server as col. 1"
+                elif not over_budget("the Prefect burst sample", col):
+                    col.prefect_burst = await burst_through_prefect(
+                        col, backend, server, recorder, ""
+                    )
+                if backend == "postgres" and not over_budget("the reused-client burst", col):
+                    async with shared_prefect_clients():
+                        col.shared_client_burst = await burst_through_prefect(
+                            col, backend, server, recorder, "one API client reused"
+                        )
+        finally:
+            await flush_prefect()
+
+
+def main() -> int:
+    with ExitStack() as stack:
+        stack.callback(env.remove_tree, WS.root)
+        return _main(stack)
+
+
+def _main(stack: ExitStack) -> int:
+    info = report.machine()
+    say("Orosflow benchmarks: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    import flows.concern_report  # noqa: F401  (installs the log redactor for both paths)
+
+    workload.pin_clock()
+    apps = env.AppDatabases(WS, stack)
+    columns = [Column("sqlite", "sqlite")]
+    pg_missing = env.postgres_available()
+    if pg_missing:
+        say(f"PostgreSQL not reachable, its columns are skipped: {pg_missing}")
+    else:
+        columns += [Column("postgres", "sqlite"), Column("postgres", "postgres")]
+
+    say("— without Prefect —")
+    redactor = redactor_growth()
+    say(
+        "log redactor, one new report's values registered with "
+        + ", ".join(f"{int(k):,} values held: {ms(v['register_s'])}" for k, v in redactor.items())
+    )
+    for col in columns[:2]:
+        prefect_free_phase(col, apps)
+
+    recorder = ApiRecorder().install()
+    stack.callback(recorder.uninstall)
+    say("— through Prefect —")
+    # PostgreSQL first: it is the production setup, so it is never the one the budget cuts.
+    for backend in ("postgres", "sqlite"):
+        cols = [c for c in columns if c.prefect_db == backend]
+        if cols:
+            asyncio.run(prefect_columns(backend, cols, apps, recorder))
+
+    total = time.perf_counter() - T0
+    table = report.render_table(["", *(c.title for c in columns)], report.rows(columns, N))
+    print("\n" + table + "\n", flush=True)
+    report.write_doc(info, columns, table, N, total, redactor)
+    say(f"wrote {report.DOC.relative_to(report.DOC.parents[1])} (total {total:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""What is measured: submitting the example form, and notifying it plainly or through Prefect.
+
+Both notify paths do the same service calls in the same worker threads as the flow's tasks
+(``flows/concern_report.py``), so the difference between them is what Prefect adds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "report.json"
+# Monday 23 November 2026, 10:00 in Stockholm: office hours, so routing is deterministic.
+OFFICE_HOURS = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+ACTOR = "bench:counselor"
+
+
+def pin_clock() -> None:
+    from orosflow.clock import set_clock
+
+    set_clock(lambda: OFFICE_HOURS)
+
+
+@lru_cache(maxsize=1)
+def _example_text() -> str:
+    return EXAMPLE.read_text(encoding="utf-8")
+
+
+def example_form() -> dict[str, Any]:
+    """The example form, unchanged, as the counselor's client would send it.
+
+    Every report carries the same personal data, so the log redactor's pattern is built once;
+    its growth with distinct reports is measured apart (``benchmarks.redactor_probe``).
+    """
+    return json.loads(_example_text())
+
+
+def submit_one() -> tuple[str, float]:
+    """Submit one form (validate + durable store), returning its report id and seconds taken."""
+    from orosflow.submission import submit
+
+    data = example_form()
+    started = time.perf_counter()
+    receipt = submit(data, actor=ACTOR)
+    return receipt.reports[0].report_id, time.perf_counter() - started
+
+
+async def notify_plain(report_id: str) -> None:
+    """The flow's steps as plain async calls: no Prefect at all."""
+    from orosflow import handovers, mail
+
+    await asyncio.to_thread(handovers.load_and_revalidate, report_id)
+    handover_ids = await asyncio.to_thread(handovers.route_and_create_handovers, report_id)
+    for hid in handover_ids:
+        notification = await asyncio.to_thread(handovers.notification_for, hid)
+        if notification is None:
+            continue
+        await mail.send(mail.render(notification))
+        await asyncio.to_thread(handovers.mark_notified, hid)
+    failed = await asyncio.to_thread(handovers.failed_handovers, report_id)
+    if failed:
+        raise RuntimeError(f"{report_id}: handovers without channel")
+
+
+async def notify_prefect(report_id: str) -> None:
+    """The real ``concern-report`` flow, run in-process against the benchmark's server."""
+    from flows.concern_report import concern_report
+
+    await concern_report(report_id)
+
+
+Notifier = Callable[[str], Awaitable[None]]
+
+
+@dataclass
+class Outcome:
+    """One report's path: when its submit started and ended, and when its pipeline ended."""
+
+    report_id: str
+    submit_started: float
+    submitted: float
+    pipeline_started: float
+    pipeline_done: float
+    error: str | None = None
+
+
+async def submit_and_notify(
+    notify: Notifier, submit_gate: asyncio.Semaphore, notify_gate: asyncio.Semaphore
+) -> Outcome:
+    """Submit, then notify, each behind its own concurrency bound (a burst's unit of work)."""
+    async with submit_gate:
+        submit_started = time.perf_counter()
+        report_id, _ = await asyncio.to_thread(submit_one)
+        submitted = time.perf_counter()
+    async with notify_gate:
+        pipeline_started = time.perf_counter()
+        error = None
+        try:
+            await notify(report_id)
+        except Exception as exc:  # noqa: BLE001  (counted as lost, not fatal)
+            error = f"{type(exc).__name__}: {exc}"[:200]
+        done = time.perf_counter()
+    return Outcome(report_id, submit_started, submitted, pipeline_started, done, error)
+
+
+@dataclass
+class Check:
+    """The burst's correctness: lost and duplicated notifications."""
+
+    reports: int
+    handovers: int
+    lost: int
+    duplicates: int
+    mails: int
+
+
+def check_delivery(report_ids: list[str], message_ids_on_disk: list[str]) -> Check:
+    """Lost = a report without a notified handover, or a handover without exactly one mail.
+
+    Duplicates = Message-IDs that occur more than once among the stored .eml files.
+    """
+    from sqlmodel import col, select
+
+    from models.tables import Handover, HandoverStatus
+    from orosflow.db import session_scope
+
+    on_disk = Counter(message_ids_on_disk)
+    by_report: dict[str, list[Handover]] = {rid: [] for rid in report_ids}
+    with session_scope() as session:
+        for start in range(0, len(report_ids), 200):
+            chunk = report_ids[start : start + 200]
+            for h in session.exec(select(Handover).where(col(Handover.report_id).in_(chunk))):
+                by_report[h.report_id].append(h)
+    lost = 0
+    handover_count = 0
+    for hs in by_report.values():
+        handover_count += len(hs)
+        ok = bool(hs) and all(
+            h.status == HandoverStatus.NOTIFIED and on_disk[h.message_id] == 1 for h in hs
+        )
+        lost += not ok
+    duplicates = sum(n - 1 for n in on_disk.values() if n > 1)
+    return Check(len(report_ids), handover_count, lost, duplicates, sum(on_disk.values()))
