@@ -158,7 +158,14 @@ def store_form(
             },
             at=now,
         )
-        receipt.reports.append(ReceiptItem(report_id, reference, index, _call_now(child, form)))
+        receipt.reports.append(ReceiptItem(report_id, reference, index))
+    return receipt
+
+
+def _tell_counselor(receipt: Receipt, form: ConcernForm) -> None:
+    """Whom to phone now, from a routing preview; done after the commit, outside the lock."""
+    for item, child in zip(receipt.reports, form.children, strict=True):
+        item.call_now = _call_now(child, form)
     refs = ", ".join(r.reference for r in receipt.reports)
     receipt.message = f"Anmälan är mottagen och sparad: {refs}."
     calls = [
@@ -170,7 +177,6 @@ def store_form(
         receipt.message += " Ring nu – " + "; ".join(calls) + "."
     if form.urgency is Urgency.ACUTE:
         receipt.message += " Vid fara för liv: ring 112."
-    return receipt
 
 
 def _call_now(child: Child, form: ConcernForm) -> CallNow | None:
@@ -190,6 +196,8 @@ def submit(
     """Validate, store durably and return the receipt. Raises ``FormInvalid`` storing nothing."""
     form = validate_form(data, now=now)
     keyring = load_keyring()
-    with session_scope() as session:
+    get_router()  # load the directory before the write lock is taken
+    with session_scope() as session:  # keep the write transaction short: SQLite has one writer
         receipt = store_form(session, form, actor=actor, keyring=keyring, now=now)
+    _tell_counselor(receipt, form)
     return receipt
