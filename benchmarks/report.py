@@ -76,6 +76,8 @@ def machine() -> dict[str, str]:
         "Prefect": version("prefect"),
         "SQLAlchemy": version("sqlalchemy"),
         "commit": commit or "?",
+        # Other work on the machine shifts every figure; this says how busy it was.
+        "load average at start (1/5/15 min)": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
     }
 
 

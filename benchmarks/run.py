@@ -34,7 +34,7 @@ N = {
     # Reports in the burst sample through Prefect, per Prefect backend: the SQLite-backed
     # server drains about 1 report/s, so a smaller sample keeps the run inside its budget.
     "prefect_burst_postgres": 50,
-    "prefect_burst_sqlite": 30,
+    "prefect_burst_sqlite": 20,
     "flow_concurrency": 10,
 }
 #: Past this many seconds the optional burst samples are skipped (and say so), so that a slow
