@@ -105,12 +105,16 @@ def rows(columns: list[Column], n: dict[str, int]) -> list[list[str]]:
         [p50_p95(c.receipts) if c.receipts else "same app DB as col. 2" for c in columns],
     )
     add(
-        f"(b) time-to-notify p50 / p95, through Prefect (N={n['notify']}, sequential)",
+        "(b) time-to-notify p50 / p95, through Prefect (sequential)",
         [p50_p95(c.notify.prefect_to_mail) if c.notify else "–" for c in columns],
     )
     add(
         "    time-to-notify p50 / p95, plain async (same run)",
         [p50_p95(c.notify.plain_to_mail) if c.notify else "–" for c in columns],
+    )
+    add(
+        "(b)/(d) N: reports one after another, per path",
+        [str(len(c.notify.prefect_pipeline)) if c.notify else "–" for c in columns],
     )
     plain = [_burst_cell(c.plain_burst) for c in columns]
     pref = [_burst_cell(c.prefect_burst) for c in columns]
@@ -123,7 +127,7 @@ def rows(columns: list[Column], n: dict[str, int]) -> list[list[str]]:
         )
     add(
         "(c) burst sample through Prefect: reports",
-        [str(c.prefect_burst.n) if c.prefect_burst else "–" for c in columns],
+        [str(c.prefect_burst.n) if c.prefect_burst else c.prefect_burst_note for c in columns],
     )
     for i, what in enumerate(labels):
         add(
@@ -295,9 +299,10 @@ def findings(columns: list[Column], redactor: dict[str, dict[str, float]]) -> li
             on_pg = f" On PostgreSQL: {pg.notify.api_503} × 503, p95 {p95}."
         out.append(
             "1. **The Prefect server on SQLite answers HTTP 503 under load, and the client then "
-            "waits about 2 s.** While the server is still writing the previous runs' events and "
-            "task runs, `POST /api/flow_runs/` finds its database busy (`SQLITE_BUSY`, which the "
-            "server maps to 503); Prefect's client backs off and retries. "
+            "waits 2 s (then 4, 8 …).** While the server is still writing the previous runs' "
+            "events and task runs, `POST /api/flow_runs/` finds its database busy "
+            "(`SQLITE_BUSY`, which the server maps to 503); Prefect's client backs off and "
+            "retries. "
             f"{nt.api_503} of {len(nt.prefect_pipeline)} back-to-back runs hit it{in_burst}: "
             "that is what pushes (b) towards 2 s and most of (d)'s ratio on SQLite." + on_pg
         )
@@ -308,7 +313,8 @@ def findings(columns: list[Column], redactor: dict[str, dict[str, float]]) -> li
         total = client + nt.server_cpu_per_run
         line = (
             f"2. **CPU is the ceiling: Prefect spends about {ms(total)} of CPU per flow run** "
-            f"({ms(client)} in the client on top of our pipeline's {ms(nt.plain_cpu_per_run)}, "
+            f"({ms(client)} in the client on top of our own {ms(nt.plain_cpu_per_run)} for "
+            f"submit + pipeline, "
             f"{ms(nt.server_cpu_per_run)} in the server; {ref.title}). On 2 cores that allows "
             f"at most about {2 / (total + nt.plain_cpu_per_run):.1f} runs/s, however many run "
             "at once"
