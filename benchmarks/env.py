@@ -2,8 +2,8 @@
 
 Everything is created under one temp dir and torn down by :class:`Cleanup`, even on error, so a
 benchmark run never touches ``var/`` or a developer's Prefect server.
-Import this module (and call :func:`prepare_process_env`) before anything imports Prefect:
-Prefect reads its settings once, at import.
+Call :func:`prepare_process_env` before anything imports Prefect: Prefect reads its settings
+once, at import.
 """
 
 from __future__ import annotations
@@ -139,15 +139,25 @@ class AppDatabases:
         engine.dispose()
 
         def drop() -> None:
+            # A thread cut short (Ctrl-C) may still hold a connection in a transaction, and
+            # DROP SCHEMA would wait for it forever: end our own sessions first.
             dbmod.reset_engine()
             eng = _admin_engine()
             with eng.connect() as c:
+                c.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": schema},
+                )
+                c.execute(text("SET lock_timeout = '20s'"))
                 c.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
             eng.dispose()
 
         self.stack.callback(drop)
         sep = "&" if "?" in PG_ADMIN_URL else "?"
-        return f"{PG_ADMIN_URL}{sep}options=-csearch_path%3D{schema}"
+        return f"{PG_ADMIN_URL}{sep}application_name={schema}&options=-csearch_path%3D{schema}"
 
 
 @dataclass

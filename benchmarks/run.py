@@ -9,23 +9,20 @@ error or Ctrl-C.
 
 from __future__ import annotations
 
-# The environment must be in place before Prefect (or our settings) is imported.
-from benchmarks import env
+import asyncio
+import faulthandler
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
 
-WS = env.prepare_process_env()
-
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import AsyncIterator  # noqa: E402
-from contextlib import ExitStack, asynccontextmanager  # noqa: E402
-
-from benchmarks import report, sections, workload  # noqa: E402
-from benchmarks.probes import ApiRecorder, FlowProfile, profile_flow_run  # noqa: E402
-from benchmarks.report import Column  # noqa: E402
-from benchmarks.stats import mean, ms, p50_p95  # noqa: E402
+from benchmarks import env, report, sections, workload
+from benchmarks.probes import ApiRecorder, FlowProfile, profile_flow_run
+from benchmarks.report import Column
+from benchmarks.stats import mean, ms, p50_p95
 
 N = {
     "receipts": 200,
@@ -44,6 +41,8 @@ N = {
 #: machine still finishes ``make bench`` well inside 10 minutes.
 BUDGET_S = 300.0
 T0 = time.perf_counter()
+#: The run's temp dir, ports and names; set by :func:`main` before anything imports Prefect.
+WS: env.Workspace
 
 
 def say(message: str) -> None:
@@ -196,10 +195,25 @@ async def prefect_columns(
             await flush_prefect()
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM cleans up like Ctrl-C: servers stopped, schema and database dropped."""
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    global WS
+    # Prefect reads its settings once, at import: the environment must be set first (no module
+    # of this package imports Prefect at import time).
+    WS = env.prepare_process_env()
+    signal.signal(signal.SIGTERM, _terminate)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1` shows a hang
     with ExitStack() as stack:
         stack.callback(env.remove_tree, WS.root)
-        return _main(stack)
+        try:
+            return _main(stack)
+        except KeyboardInterrupt:
+            say("interrupted: cleaning up …")
+            return 130
 
 
 def _main(stack: ExitStack) -> int:
