@@ -193,3 +193,6 @@ class ReferenceCounter(SQLModel, table=True):
 
     year: int = Field(primary_key=True)
     last: int = 0
+
+
+from models.accounts import ApiToken, UserAccount, WebSession  # noqa: E402,F401  (registered too)

@@ -176,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register(sub)
 
+    from orosflow.users_cli import register as register_users
+
+    register_users(sub)
+
     sv = sub.add_parser("serve", help="starta allt lokalt: Prefect, flöden, SMTP-fångst")
     sv.set_defaults(func=cmd_serve)
     return p

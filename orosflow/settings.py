@@ -35,6 +35,15 @@ class Settings(BaseSettings):
     mail_domain: str = "orosflow.example.se"
 
     portal_url: str = "http://127.0.0.1:8000"
+    #: Address and port the portal listens on (``orosflow serve`` / ``orosflow portal``).
+    portal_host: str = "127.0.0.1"
+    portal_port: int = 8000
+    #: A web session ends after this many minutes without a request …
+    session_idle_minutes: int = 30
+    #: … and after this many hours in all.
+    session_max_hours: int = 10
+    #: Link target for "open in Prefect" in the auditor's view (the Prefect UI's base URL).
+    prefect_ui_url: str = "http://127.0.0.1:4200"
     #: Days after submission before a report's content is erased (audit trail kept).
     retention_days: int = 365
     #: Who receives the daily audit-chain anchor mail (comma-separated in the environment).

@@ -1,0 +1,1 @@
+"""Orosflow web portal (FastAPI + Jinja2, server-rendered, no JavaScript needed)."""

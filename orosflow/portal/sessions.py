@@ -1,0 +1,71 @@
+"""Server-side web sessions: the cookie holds a random id, the database only its digest.
+
+Sessions end after ``session_idle_minutes`` without a request and after ``session_max_hours``
+in all; each carries its own CSRF token for the forms rendered in it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import delete
+
+from models.accounts import UserAccount, WebSession
+from orosflow.accounts import Principal, principal_of, token_digest
+from orosflow.clock import utcnow
+from orosflow.db import session_scope
+from orosflow.settings import get_settings
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    principal: Principal
+    csrf_token: str
+
+
+def open_session(principal: Principal) -> tuple[str, str]:
+    """Create a session; return ``(cookie value, csrf token)``."""
+    settings = get_settings()
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    now = utcnow()
+    with session_scope() as s:
+        s.exec(delete(WebSession).where(WebSession.expires_at < now))  # type: ignore[call-overload]
+        s.add(
+            WebSession(
+                id_hash=token_digest(token),
+                user_id=principal.user_id,
+                csrf_token=csrf,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + timedelta(hours=settings.session_max_hours),
+            )
+        )
+    return token, csrf
+
+
+def load_session(token: str) -> ActiveSession | None:
+    """The live session for this cookie, touched; None if unknown, idle too long or expired."""
+    settings = get_settings()
+    now = utcnow()
+    with session_scope() as s:
+        row = s.get(WebSession, token_digest(token))
+        if row is None:
+            return None
+        idle = now - row.last_seen_at > timedelta(minutes=settings.session_idle_minutes)
+        user = s.get(UserAccount, row.user_id)
+        if idle or row.expires_at <= now or user is None or not user.active:
+            s.delete(row)
+            return None
+        if now - row.last_seen_at > timedelta(seconds=30):  # fewer writes on busy pages
+            row.last_seen_at = now
+            s.add(row)
+        return ActiveSession(principal_of(user), row.csrf_token)
+
+
+def close_session(token: str) -> None:
+    with session_scope() as s:
+        row = s.get(WebSession, token_digest(token))
+        if row is not None:
+            s.delete(row)

@@ -1,0 +1,280 @@
+"""The portal's request plumbing: templates, sign-in state, roles, CSRF and structured errors.
+
+Every page router comes from :func:`page_router` and every API router from :func:`api_router`,
+so authentication, role checks and CSRF protection cannot be forgotten on a new route.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session
+
+from models.accounts import Role
+from orosflow.accounts import Principal, principal_for_token
+from orosflow.audit import append_event
+from orosflow.lifecycle import local_text
+from orosflow.portal.sessions import ActiveSession, load_session
+from orosflow.settings import PROJECT_ROOT, get_settings
+
+log = logging.getLogger("orosflow.portal")
+
+TEMPLATES_DIR = PROJECT_ROOT / "templates" / "portal"
+STATIC_DIR = Path(__file__).parent / "static"
+SESSION_COOKIE = "orosflow_session"
+LOGIN_CSRF_COOKIE = "orosflow_login_csrf"
+CSRF_FIELD = "csrf_token"
+
+ROLE_LABELS = {
+    Role.COUNSELOR: "Kurator",
+    Role.INTAKE: "Mottagningshandläggare",
+    Role.AUDITOR: "Granskare",
+    Role.ADMIN: "Administratör",
+}
+#: Where each role lands after signing in.
+ROLE_HOME = {
+    Role.COUNSELOR: "/my/reports",
+    Role.INTAKE: "/intake",
+    Role.AUDITOR: "/audit",
+    Role.ADMIN: "/admin/users",
+}
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.globals.update(role_labels=ROLE_LABELS, role_home=ROLE_HOME, Role=Role)
+templates.env.filters["local"] = local_text
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class LoginRequired(Exception):
+    """No valid session: pages redirect to the sign-in page."""
+
+
+class PageError(Exception):
+    """Rendered as an error page with a Swedish message."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(title)
+        self.status, self.title, self.message = status, title, message
+
+
+class ApiError(Exception):
+    """Rendered as ``{"error": {"code", "message", "fields"}}`` (English codes, Swedish text)."""
+
+    def __init__(
+        self, status: int, code: str, message: str, fields: list[dict[str, str]] | None = None
+    ) -> None:
+        super().__init__(code)
+        self.status, self.code, self.message, self.fields = status, code, message, fields
+
+
+def not_found_page() -> PageError:
+    return PageError(
+        404, "Sidan finns inte", "Sidan eller ärendet finns inte, eller så saknar du behörighet."
+    )
+
+
+def deny_report_access(
+    s: Session, principal: Principal, reference: str, *, via: str, api: bool = False
+) -> Exception:
+    """Log and audit an attempt to reach a report outside the caller's scope; return the 404.
+
+    The answer is the same as for a report that does not exist, so references cannot be probed.
+    """
+    append_event(
+        s,
+        actor=principal.actor,
+        action="access.denied",
+        details={"reference": reference[:40], "via": via, "role": principal.role},
+    )
+    log.warning(
+        "access denied: %s (%s) to %s via %s", principal.actor, principal.role, reference[:40], via
+    )
+    if api:
+        return ApiError(404, "not_found", "Ärendet finns inte.")
+    return not_found_page()
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> HTMLResponse:
+    """Render a page; the template sees ``user``, ``csrf_token`` and ``request``."""
+    session = current_session(request)
+    ctx = {
+        "user": session.principal if session else None,
+        "csrf_token": session.csrf_token if session else getattr(request.state, "login_csrf", ""),
+        "csrf_field": CSRF_FIELD,
+        "portal_url": get_settings().portal_url,
+    }
+    ctx.update(context or {})
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site paths: never redirect a signed-in user to another site."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+def login_redirect(request: Request) -> RedirectResponse:
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(path, safe='')}", status_code=303)
+
+
+# --- dependencies -----------------------------------------------------------------------------
+
+
+def current_session(request: Request) -> ActiveSession | None:
+    """The request's web session (loaded once per request)."""
+    if not hasattr(request.state, "web_session"):
+        token = request.cookies.get(SESSION_COOKIE)
+        request.state.web_session = load_session(token) if token else None
+    return request.state.web_session
+
+
+def page_principal(request: Request) -> Principal:
+    session = current_session(request)
+    if session is None:
+        raise LoginRequired()
+    return session.principal
+
+
+async def csrf_protect(request: Request) -> None:
+    """Refuse a state-changing form post whose token does not match the session's."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    session = current_session(request)
+    form = await request.form()
+    sent = str(form.get(CSRF_FIELD, ""))
+    expected = session.csrf_token if session else ""
+    if not expected or not hmac.compare_digest(sent, expected):
+        raise PageError(
+            403,
+            "Formuläret kunde inte skickas",
+            "Formuläret saknade en giltig säkerhetskod (CSRF), eller så har sessionen gått ut. "
+            "Ladda om sidan och försök igen. Inget har sparats.",
+        )
+
+
+def _role_check(roles: tuple[str, ...], api: bool) -> Callable[..., Principal]:
+    def check(principal: Principal) -> Principal:
+        if roles and principal.role not in roles:
+            if api:
+                raise ApiError(403, "forbidden", "Din roll har inte behörighet till detta.")
+            raise PageError(
+                403, "Ingen behörighet", "Din roll har inte behörighet till den här sidan."
+            )
+        return principal
+
+    return check
+
+
+def page_router(*roles: str, **kwargs: Any) -> APIRouter:
+    """A router for HTML pages: signed-in users of ``roles`` only, CSRF on every post."""
+    check = _role_check(roles, api=False)
+
+    def principal_dep(principal: Principal = Depends(page_principal)) -> Principal:
+        return check(principal)
+
+    return APIRouter(
+        dependencies=[Depends(principal_dep), Depends(csrf_protect)],
+        include_in_schema=False,
+        **kwargs,
+    )
+
+
+_bearer = HTTPBearer(auto_error=False, description="API-token från `orosflow users token`.")
+
+
+def api_principal(
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiError(401, "unauthenticated", "Ange en API-token: Authorization: Bearer <token>.")
+    principal = principal_for_token(credentials.credentials)
+    if principal is None:
+        raise ApiError(401, "invalid_token", "API-token är okänd, återkallad eller avstängd.")
+    return principal
+
+
+def api_router(*roles: str, **kwargs: Any) -> APIRouter:
+    """A router for the JSON API: bearer token of an active account with one of ``roles``."""
+    check = _role_check(roles, api=True)
+
+    def principal_dep(principal: Principal = Depends(api_principal)) -> Principal:
+        return check(principal)
+
+    return APIRouter(dependencies=[Depends(principal_dep)], **kwargs)
+
+
+def role_principal(*roles: str) -> Callable[..., Principal]:
+    """Dependency giving a page route the signed-in principal (role already checked)."""
+
+    def dep(request: Request) -> Principal:
+        return _role_check(roles, api=False)(page_principal(request))
+
+    return dep
+
+
+def api_role_principal(*roles: str) -> Callable[..., Principal]:
+    """Dependency giving an API route its principal (role already checked)."""
+
+    def dep(principal: Principal = Depends(api_principal)) -> Principal:
+        return _role_check(roles, api=True)(principal)
+
+    return dep
+
+
+#: Route parameters: ``principal: IntakeUser`` gives the signed-in intake officer, and so on.
+CounselorUser = Annotated[Principal, Depends(role_principal(Role.COUNSELOR))]
+IntakeUser = Annotated[Principal, Depends(role_principal(Role.INTAKE))]
+AuditorUser = Annotated[Principal, Depends(role_principal(Role.AUDITOR))]
+AdminUser = Annotated[Principal, Depends(role_principal(Role.ADMIN))]
+ApiCounselor = Annotated[Principal, Depends(api_role_principal(Role.COUNSELOR))]
+ApiIntake = Annotated[Principal, Depends(api_role_principal(Role.INTAKE))]
+ApiAuditor = Annotated[Principal, Depends(api_role_principal(Role.AUDITOR))]
+ApiAdmin = Annotated[Principal, Depends(api_role_principal(Role.ADMIN))]
+
+
+# --- exception handlers -----------------------------------------------------------------------
+
+Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
+
+
+async def _login_required(request: Request, exc: LoginRequired) -> Response:
+    return login_redirect(request)
+
+
+async def _page_error(request: Request, exc: PageError) -> Response:
+    return render(
+        request, "error.html", {"title": exc.title, "message": exc.message}, status_code=exc.status
+    )
+
+
+async def _api_error(request: Request, exc: ApiError) -> Response:
+    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.fields is not None:
+        body["fields"] = exc.fields
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse({"error": body}, status_code=exc.status, headers=headers)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Handler] = {
+    LoginRequired: _login_required,
+    PageError: _page_error,
+    ApiError: _api_error,
+}

@@ -1,0 +1,94 @@
+"""Helpers for the portal tests: accounts, sign-in, API tokens, reports handed over
+without Prefect (route, real SMTP, mark notified).
+
+Accounts (password ``PASSWORD``):
+  kim.kurator    counselor, e-mail kim.kurator@example.se (the example form's reporter)
+  sara.sodermalm intake officer for Södermalm (sdf-sodermalm), Stockholm 0180
+  nils.nacka     intake officer for Nacka (intake-0182), another municipality
+  anna.revisor   auditor
+  adam.admin     admin
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from models.accounts import Role
+from models.tables import Report
+from orosflow import accounts, handovers, mail
+from orosflow.db import session_scope
+from orosflow.submission import submit
+
+from factories import form
+
+PASSWORD = "korrekt-häst-batteri-47"
+COUNSELOR_EMAIL = "kim.kurator@example.se"
+ACCOUNTS: dict[str, dict[str, Any]] = {
+    "kim.kurator": {
+        "role": Role.COUNSELOR,
+        "display_name": "Kim Kurator",
+        "email": COUNSELOR_EMAIL,
+    },
+    "sara.sodermalm": {
+        "role": Role.INTAKE,
+        "display_name": "Sara Södermalm",
+        "units": ["sdf-sodermalm"],
+    },
+    "nils.nacka": {"role": Role.INTAKE, "display_name": "Nils Nacka", "units": ["intake-0182"]},
+    "anna.revisor": {"role": Role.AUDITOR, "display_name": "Anna Revisor"},
+    "adam.admin": {"role": Role.ADMIN, "display_name": "Adam Admin"},
+}
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token in a rendered page (every form carries it)."""
+    match = _CSRF.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def create_accounts() -> None:
+    for username, spec in ACCOUNTS.items():
+        accounts.add_user(username, password=PASSWORD, **spec)
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    """Sign in through the login form; returns the session's CSRF token."""
+    page = client.get("/login")
+    resp = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert resp.status_code == 303, resp.text[:500]
+    home = client.get(resp.headers["location"])
+    return csrf_of(home.text)
+
+
+def api_headers(username: str) -> dict[str, str]:
+    """Authorization header with a fresh API token for ``username``."""
+    return {"Authorization": f"Bearer {accounts.create_api_token(username, 'test')}"}
+
+
+def submit_example(**overrides: Any) -> str:
+    """Submit the example form (Södermalm, reporter kim.kurator) directly; returns the reference."""
+    receipt = submit(form(**overrides), actor="user:kim.kurator")
+    return receipt.reports[0].reference
+
+
+async def hand_over(reference: str) -> list[str]:
+    """What the concern-report flow does, without Prefect: route, send mail, mark notified."""
+    with session_scope() as s:
+        rid = s.exec(select(Report).where(Report.reference == reference)).one().id
+    ids = handovers.route_and_create_handovers(rid)
+    for hid in ids:
+        n = handovers.notification_for(hid)
+        if n is not None:
+            await mail.send(mail.render(n))
+            handovers.mark_notified(hid)
+    return ids
