@@ -53,6 +53,8 @@ class Report(SQLModel, table=True):
     flow_triggered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     #: SHA-256 of the reporter's normalised e-mail, for "my reports" without decrypting all.
     reporter_digest: str | None = Field(default=None, index=True, max_length=64)
+    #: Concern category ids, comma-separated (codes only, for statistics without decryption).
+    categories: str | None = Field(default=None, max_length=400)
 
 
 class ReportKey(SQLModel, table=True):

@@ -122,6 +122,7 @@ def store_form(
             submitted_by=actor,
             clinic_municipality=form.clinic.municipality,
             reporter_digest=reporter_digest(form.reporter.email),
+            categories=",".join(form.concern.categories),
             payload_enc=payload_enc,
         )
         session.add(report)
