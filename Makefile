@@ -5,7 +5,7 @@ SHELL := /bin/bash
 UV := python3 -m uv
 PG_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
 
-.PHONY: serve test install uv postgres lint clean bench
+.PHONY: serve test install uv postgres browser lint clean bench
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || (echo "Installerar uv …" && python3 -m pip install --quiet uv)
@@ -21,10 +21,22 @@ postgres:
 	  for i in $$(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done; \
 	fi
 
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; no download).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "Installerar Chromium …"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	  else \
+	    echo "Chromium saknas: installera Debian-paketen chromium och chromium-driver för webbläsartesterna."; \
+	  fi; \
+	fi
+
 serve: install
 	@$(UV) run orosflow serve
 
-test: install postgres
+test: install postgres browser
 	@$(UV) run ruff check .
 	@OROSFLOW_TEST_PG_URL="$(PG_URL)" $(UV) run pytest -q -ra $(PYTEST_ARGS)
 

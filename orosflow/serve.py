@@ -1,8 +1,9 @@
 """``make serve``: the whole of Orosflow on one machine with no outside service.
 
 Starts a local Prefect server (SQLite, telemetry off), an SMTP capture keeping mail in
-``var/mail/``, migrates the database, serves the flow deployments in this process, picks up
-reports that never got a flow run, and stops everything on Ctrl-C.
+``var/mail/``, the web portal (with demo accounts on a fresh database), migrates the database,
+serves the flow deployments in this process, picks up reports that never got a flow run, and
+stops everything on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -19,11 +20,16 @@ from pathlib import Path
 from orosflow.settings import get_settings
 
 
-def wait_for_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_http(
+    url: str,
+    timeout: float,
+    proc: subprocess.Popen[bytes] | None = None,
+    name: str = "Prefect-servern",
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"Prefect-servern avslutades (kod {proc.returncode}).")
+            raise RuntimeError(f"{name} avslutades (kod {proc.returncode}).")
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (loopback)
                 if resp.status == 200:
@@ -65,6 +71,20 @@ def start_prefect_server(port: int, home: Path, log_file: Path) -> subprocess.Po
     )
 
 
+def start_portal(log_file: Path) -> subprocess.Popen[bytes]:
+    """Run the portal (``orosflow portal``) as a child process with our settings."""
+    env = dict(os.environ)
+    env["OROSFLOW_DEV_MAIL"] = env.get("OROSFLOW_DEV_MAIL", "true")
+    log = log_file.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "orosflow.cli", "portal"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
     if proc.poll() is not None:
         return
@@ -92,10 +112,12 @@ def run() -> int:
     # serve always talks to the server it starts (set before Prefect is imported here).
     os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
     os.environ.setdefault("PREFECT_HOME", str(var / "prefect"))
+    os.environ.setdefault("OROSFLOW_PREFECT_UI_URL", f"http://127.0.0.1:{port}")
     (var / "log").mkdir(parents=True, exist_ok=True)
 
     from orosflow.crypto import load_keyring
     from orosflow.db import migrate
+    from orosflow.demo import describe, ensure_demo_accounts
     from orosflow.smtp_capture import MailCapture
     from routing import get_router
 
@@ -110,21 +132,29 @@ def run() -> int:
             f"{', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}"
         )
 
+    demo = ensure_demo_accounts(var)
     capture = None
     if settings.smtp_host in {"127.0.0.1", "localhost"}:
         capture = MailCapture(var / "mail", port=settings.smtp_port).start()
+        os.environ.setdefault("OROSFLOW_DEV_MAIL", "true")
     print("  Startar Prefect-servern (kan ta 10–30 s) …", flush=True)
     server = start_prefect_server(port, var / "prefect", var / "log" / "prefect-server.log")
+    portal = start_portal(var / "log" / "portal.log")
+    portal_url = f"http://{settings.portal_host}:{settings.portal_port}"
     try:
         wait_for_http(f"http://127.0.0.1:{port}/api/health", 120, server)
+        wait_for_http(f"{portal_url}/healthz", 60, portal, name="Portalen")
         print(
             "\nOrosflow kör:\n"
+            f"  Portal:         {portal_url}\n"
+            f"  API-dokumentation: {portal_url}/api/docs\n"
             f"  Prefect UI:     http://127.0.0.1:{port}\n"
-            f"  E-post (fångad): {var / 'mail'}\n"
+            f"  E-post (fångad): {var / 'mail'} (och {portal_url}/dev/mail)\n"
             f"  Databas:        {settings.resolved_database_url}\n"
             f"  Loggar:         {var / 'log'}\n"
             "  Prova:          uv run orosflow submit examples/report.json\n"
-            "Avsluta med Ctrl-C.\n",
+            + (describe(demo) + "\n" if demo else "")
+            + "Avsluta med Ctrl-C.\n",
             flush=True,
         )
         asyncio.run(_serve_flows())
@@ -132,6 +162,7 @@ def run() -> int:
         pass
     finally:
         print("Stänger av …", flush=True)
+        stop_process(portal)
         stop_process(server)
         if capture:
             capture.stop()

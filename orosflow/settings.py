@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     session_idle_minutes: int = 30
     #: … and after this many hours in all.
     session_max_hours: int = 10
+    #: Show captured mail (``var/mail``) in the portal's dev view; ``orosflow serve`` turns it on.
+    dev_mail: bool = False
     #: Link target for "open in Prefect" in the auditor's view (the Prefect UI's base URL).
     prefect_ui_url: str = "http://127.0.0.1:4200"
     #: Days after submission before a report's content is erased (audit trail kept).

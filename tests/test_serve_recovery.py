@@ -27,6 +27,7 @@ def test_reports_submitted_while_prefect_is_down_are_notified_once(tmp_path: Pat
         "OROSFLOW_SMTP_HOST": "127.0.0.1",
         "OROSFLOW_SMTP_PORT": str(smtp_port),
         "OROSFLOW_PREFECT_PORT": str(prefect_port),
+        "OROSFLOW_PORTAL_PORT": str(free_port()),
         "OROSFLOW_TRIGGER_TIMEOUT": "3",
         "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
         "PREFECT_HOME": str(tmp_path / "var" / "prefect"),

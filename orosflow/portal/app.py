@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orosflow import redaction
 from orosflow.accounts import LoginRefused, identity_provider
-from orosflow.portal import admin, auditor, counselor, intake
+from orosflow.portal import admin, auditor, counselor, devmail, intake
 from orosflow.portal.sessions import close_session, open_session
 from orosflow.portal.web import (
     EXCEPTION_HANDLERS,
@@ -171,7 +171,7 @@ def create_app() -> FastAPI:
             raise not_found_page()
         return RedirectResponse(target, status_code=303)
 
-    for area in (counselor, intake, auditor, admin):
+    for area in (counselor, intake, auditor, admin, devmail):
         app.include_router(area.pages)
         app.include_router(area.api, prefix="/api/v1")
     return app

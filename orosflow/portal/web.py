@@ -118,6 +118,7 @@ def render(
         "csrf_token": session.csrf_token if session else getattr(request.state, "login_csrf", ""),
         "csrf_field": CSRF_FIELD,
         "portal_url": get_settings().portal_url,
+        "dev_mail": get_settings().dev_mail,
     }
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)

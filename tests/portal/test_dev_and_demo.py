@@ -1,0 +1,69 @@
+"""The embedded run's helpers: demo accounts that sign in, and the dev view of captured mail."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from orosflow import accounts
+from orosflow.demo import ensure_demo_accounts
+from orosflow.settings import reset_settings
+from orosflow.smtp_capture import MailCapture
+
+from portal_support import csrf_of, hand_over, login, submit_example
+
+
+def test_demo_accounts_are_created_once_and_can_sign_in(
+    sqlite_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orosflow.portal.app import create_app
+
+    accounts.address_throttle.reset()
+    demo = ensure_demo_accounts(tmp_path)
+    assert {d["role"] for d in demo} == {"counselor", "intake", "auditor", "admin"}
+    saved = tmp_path / "demo-accounts.json"
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert ensure_demo_accounts(tmp_path) == json.loads(saved.read_text())  # same, not new
+    client = TestClient(create_app(), base_url="http://127.0.0.1:8000")
+    for d in demo:
+        client.cookies.clear()
+        page = client.get("/login")
+        resp = client.post(
+            "/login",
+            data={
+                "username": d["username"],
+                "password": d["password"],
+                "csrf_token": csrf_of(page.text),
+            },
+            follow_redirects=False,
+        )
+        assert resp.status_code == 303, d["username"]
+
+
+def test_no_demo_accounts_where_real_accounts_exist(sqlite_db: str, tmp_path: Path) -> None:
+    accounts.add_user("riktig", display_name="R", role="auditor", password="ett-långt-lösenord")
+    assert ensure_demo_accounts(tmp_path) == []
+    assert not (tmp_path / "demo-accounts.json").exists()
+
+
+async def test_dev_mail_view_shows_captured_notifications_only_when_enabled(
+    portal: TestClient, smtp: MailCapture, office_hours: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = submit_example()
+    await hand_over(reference)
+    login(portal, "sara.sodermalm")
+    assert portal.get("/dev/mail").status_code == 404  # off unless the embedded run turns it on
+
+    monkeypatch.setenv("OROSFLOW_DEV_MAIL", "true")
+    monkeypatch.setenv("OROSFLOW_VAR_DIR", str(smtp.directory.parent))
+    reset_settings()
+    page = portal.get("/dev/mail")
+    assert page.status_code == 200 and reference in page.text
+    name = next(smtp.directory.glob("*.eml")).name
+    one = portal.get(f"/dev/mail/{name}")
+    assert one.status_code == 200 and f"/reports/{reference}" in one.text
+    assert portal.get("/dev/mail/..%2F..%2Fetc%2Fpasswd").status_code == 404
