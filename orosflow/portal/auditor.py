@@ -1,8 +1,331 @@
-"""Placeholder: pages and API for this role are added in issue #5."""
+"""Auditor pages and API: the report list with filters, one report's handover chain with the
+chain verification status, exports (CSV/JSON) and statistics.
+
+Metadata only: everything comes from :mod:`orosflow.audit_view`, which never decrypts. Every
+export is itself an audit event, so the record shows who took which data out.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from typing import Annotated, Any
 
-pages = APIRouter()
-api = APIRouter()
+from fastapi import Query, Request
+from fastapi.responses import Response
+
+from models.accounts import Role
+from orosflow import audit_view as av
+from orosflow.db import session_scope
+from orosflow.lifecycle import REPORT_LABELS
+from orosflow.portal.web import (
+    ApiAuditor,
+    ApiError,
+    AuditorUser,
+    api_router,
+    not_found_page,
+    page_router,
+    render,
+)
+
+pages = page_router(Role.AUDITOR, prefix="/audit")
+api = api_router(Role.AUDITOR, prefix="/audit", tags=["audit"])
+
+# Query parameters shared by pages and API (raw strings: audit_view checks them in Swedish).
+FromDate = Annotated[
+    str | None, Query(description="Inkommen från och med, ÅÅÅÅ-MM-DD (Stockholmstid).")
+]
+ToDate = Annotated[
+    str | None, Query(description="Inkommen till och med, ÅÅÅÅ-MM-DD (Stockholmstid).")
+]
+Municipality = Annotated[
+    str | None, Query(description="Kommunkod (4 siffror) för en mottagare av anmälan.")
+]
+Status = Annotated[
+    str | None,
+    Query(description="Anmälans status: " + ", ".join(REPORT_LABELS) + "."),
+]
+Urgency = Annotated[str | None, Query(description="Brådska: acute eller not_acute.")]
+
+
+def _raw(
+    from_date: str | None,
+    to_date: str | None,
+    municipality: str | None,
+    status: str | None,
+    urgency: str | None,
+) -> dict[str, str]:
+    return {
+        "from_date": from_date or "",
+        "to_date": to_date or "",
+        "municipality": municipality or "",
+        "status": status or "",
+        "urgency": urgency or "",
+    }
+
+
+def _api_filters(raw: dict[str, str]) -> av.AuditFilters:
+    try:
+        return av.parse_filters(**raw)
+    except av.FilterError as exc:
+        raise ApiError(
+            422,
+            "invalid_filter",
+            "Filtret är ogiltigt.",
+            fields=[e.as_json() for e in exc.errors],
+        ) from None
+
+
+def _page_number(raw: str | None) -> int:
+    try:
+        return max(1, int(raw or "1"))
+    except ValueError:
+        return 1
+
+
+def _filter_context(raw: dict[str, str], errors: list[av.FilterFieldError]) -> dict[str, Any]:
+    """What the filter form needs: the values as typed, errors, and the choices."""
+    with session_scope() as s:
+        municipalities = av.municipality_options(s)
+    chosen = raw["municipality"]
+    if chosen and chosen not in {code for code, _ in municipalities}:
+        municipalities.append((chosen, av.municipality_label(chosen)))
+    return {
+        "values": raw,
+        "errors": [{"field": e.field, "label": e.label, "message": e.message} for e in errors],
+        "errors_by_field": {e.field: e.message for e in errors},
+        "municipalities": municipalities,
+        "statuses": list(REPORT_LABELS.items()),
+        "urgencies": list(av.URGENCY_LABELS.items()),
+    }
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+@pages.get("")
+def reports_page(
+    request: Request,
+    from_date: str | None = None,
+    to_date: str | None = None,
+    municipality: str | None = None,
+    status: str | None = None,
+    urgency: str | None = None,
+    page: str | None = None,
+) -> Response:
+    raw = _raw(from_date, to_date, municipality, status, urgency)
+    try:
+        filters = av.parse_filters(**raw)
+    except av.FilterError as exc:
+        ctx = _filter_context(raw, exc.errors)
+        ctx.update(title="Överlämningar", result=None)
+        return render(request, "auditor/reports.html", ctx, status_code=400)
+    with session_scope() as s:
+        result = av.list_reports(s, filters, _page_number(page))
+    ctx = _filter_context(raw, [])
+    query = filters.query_string()
+    ctx.update(
+        title="Överlämningar",
+        result=result,
+        query=query,
+        duration=av.duration_text,
+        page_link=lambda n: "/audit?" + "&".join(p for p in (query, f"page={n}") if p),
+    )
+    return render(request, "auditor/reports.html", ctx)
+
+
+@pages.get("/reports/{reference}")
+def report_page(request: Request, reference: str) -> Response:
+    with session_scope() as s:
+        chain = av.report_chain(s, reference)
+    if chain is None:
+        raise not_found_page()
+    return render(
+        request,
+        "auditor/report.html",
+        {
+            "title": f"Överlämningskedja {chain.reference}",
+            "r": chain,
+            "duration": av.duration_text,
+        },
+    )
+
+
+@pages.get("/stats")
+def stats_page(
+    request: Request,
+    from_date: str | None = None,
+    to_date: str | None = None,
+    municipality: str | None = None,
+    status: str | None = None,
+    urgency: str | None = None,
+) -> Response:
+    raw = _raw(from_date, to_date, municipality, status, urgency)
+    try:
+        filters = av.parse_filters(**raw)
+    except av.FilterError as exc:
+        ctx = _filter_context(raw, exc.errors)
+        ctx.update(title="Statistik", stats=None)
+        return render(request, "auditor/stats.html", ctx, status_code=400)
+    with session_scope() as s:
+        result = av.stats(s, filters)
+    ctx = _filter_context(raw, [])
+    ctx.update(
+        title="Statistik",
+        stats=result,
+        query=filters.query_string(),
+        duration=av.duration_text,
+    )
+    return render(request, "auditor/stats.html", ctx)
+
+
+def _export(fmt: str, filters: av.AuditFilters, actor: str) -> Response:
+    """Build the export and record it in the same transaction (no record, no export)."""
+    with session_scope() as s:
+        data = av.export_data(s, filters, actor)
+        if fmt == "csv":
+            body, rows = av.export_csv(data)
+            media = "text/csv; charset=utf-8"
+        else:
+            body = json.dumps(data.model_dump(mode="json"), ensure_ascii=False, indent=2)
+            rows = sum(max(1, len(r.handovers)) for r in data.reports)
+            media = "application/json"
+        av.record_export(s, actor, fmt, data, rows)
+    filename = av.export_filename(fmt, data.exported_at)
+    return Response(
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _page_export(
+    request: Request, fmt: str, raw: dict[str, str], principal: AuditorUser
+) -> Response:
+    try:
+        filters = av.parse_filters(**raw)
+    except av.FilterError as exc:
+        ctx = _filter_context(raw, exc.errors)
+        ctx.update(title="Överlämningar", result=None)
+        return render(request, "auditor/reports.html", ctx, status_code=400)
+    return _export(fmt, filters, principal.actor)
+
+
+@pages.get("/export.csv")
+def export_csv_page(
+    request: Request,
+    principal: AuditorUser,
+    from_date: str | None = None,
+    to_date: str | None = None,
+    municipality: str | None = None,
+    status: str | None = None,
+    urgency: str | None = None,
+) -> Response:
+    raw = _raw(from_date, to_date, municipality, status, urgency)
+    return _page_export(request, "csv", raw, principal)
+
+
+@pages.get("/export.json")
+def export_json_page(
+    request: Request,
+    principal: AuditorUser,
+    from_date: str | None = None,
+    to_date: str | None = None,
+    municipality: str | None = None,
+    status: str | None = None,
+    urgency: str | None = None,
+) -> Response:
+    raw = _raw(from_date, to_date, municipality, status, urgency)
+    return _page_export(request, "json", raw, principal)
+
+
+# --- JSON API ---------------------------------------------------------------------------------
+
+
+@api.get(
+    "/reports", summary="List reports (metadata) with filters", response_model=av.AuditReportPage
+)
+def reports_api(
+    principal: ApiAuditor,
+    from_date: FromDate = None,
+    to_date: ToDate = None,
+    municipality: Municipality = None,
+    status: Status = None,
+    urgency: Urgency = None,
+    page: Annotated[int, Query(ge=1, description="Sidnummer, från 1.")] = 1,
+    per_page: Annotated[
+        int, Query(ge=1, le=av.MAX_PER_PAGE, description="Anmälningar per sida.")
+    ] = av.PER_PAGE,
+) -> av.AuditReportPage:
+    filters = _api_filters(_raw(from_date, to_date, municipality, status, urgency))
+    with session_scope() as s:
+        return av.list_reports(s, filters, page, per_page)
+
+
+@api.get(
+    "/reports/{reference}",
+    summary="One report's handover chain, handovers, flow run link and chain status",
+    response_model=av.AuditReportChain,
+)
+def report_api(reference: str, principal: ApiAuditor) -> av.AuditReportChain:
+    with session_scope() as s:
+        chain = av.report_chain(s, reference)
+    if chain is None:
+        raise ApiError(404, "not_found", "Ärendet finns inte.")
+    return chain
+
+
+@api.get("/stats", summary="Statistics over the filtered reports", response_model=av.AuditStats)
+def stats_api(
+    principal: ApiAuditor,
+    from_date: FromDate = None,
+    to_date: ToDate = None,
+    municipality: Municipality = None,
+    status: Status = None,
+    urgency: Urgency = None,
+) -> av.AuditStats:
+    filters = _api_filters(_raw(from_date, to_date, municipality, status, urgency))
+    with session_scope() as s:
+        return av.stats(s, filters)
+
+
+@api.get(
+    "/chain", summary="Verify the whole hash-chained audit log", response_model=av.ChainStatusOut
+)
+def chain_api(principal: ApiAuditor) -> av.ChainStatusOut:
+    with session_scope() as s:
+        return av.chain_status(s)
+
+
+@api.get(
+    "/export.json",
+    summary="AuditExport the filtered reports with handover metadata (JSON); the export is audited",
+    response_model=av.AuditExport,
+)
+def export_json_api(
+    principal: ApiAuditor,
+    from_date: FromDate = None,
+    to_date: ToDate = None,
+    municipality: Municipality = None,
+    status: Status = None,
+    urgency: Urgency = None,
+) -> Response:
+    filters = _api_filters(_raw(from_date, to_date, municipality, status, urgency))
+    return _export("json", filters, principal.actor)
+
+
+@api.get(
+    "/export.csv",
+    summary="AuditExport the filtered reports, one row per handover (CSV); the export is audited",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def export_csv_api(
+    principal: ApiAuditor,
+    from_date: FromDate = None,
+    to_date: ToDate = None,
+    municipality: Municipality = None,
+    status: Status = None,
+    urgency: Urgency = None,
+) -> Response:
+    filters = _api_filters(_raw(from_date, to_date, municipality, status, urgency))
+    return _export("csv", filters, principal.actor)
