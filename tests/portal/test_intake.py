@@ -1,0 +1,297 @@
+"""The intake officer's pages: the inbox (metadata only, urgent first), opening a report
+(audited), confirm / decline / feedback with Swedish notices and errors, the print view and an
+erased report. Runs on SQLite and PostgreSQL with a real SMTP server."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from models.tables import AuditEvent, Feedback, Handover, Report
+from orosflow.clock import set_clock
+from orosflow.db import session_scope
+from orosflow.lifecycle import read_feedback
+from orosflow.retention import erase_report
+from orosflow.smtp_capture import MailCapture
+
+from factories import SECRET_ADDRESS, SECRET_CONCERN, SECRET_NAME, SECRET_SCHOOL, child, form
+from portal_support import api_headers, hand_over, login, submit_example
+
+EXAMPLE = form()
+EXAMPLE_CHILD = EXAMPLE["children"][0]
+SARA = "user:sara.sodermalm"
+
+
+def events(action: str, actor: str | None = None) -> list[AuditEvent]:
+    with session_scope() as s:
+        stmt = select(AuditEvent).where(AuditEvent.action == action)
+        if actor:
+            stmt = stmt.where(AuditEvent.actor == actor)
+        return list(s.exec(stmt.order_by(AuditEvent.seq)))
+
+
+def handover_of(reference: str) -> tuple[Report, Handover]:
+    with session_scope() as s:
+        report = s.exec(select(Report).where(Report.reference == reference)).one()
+        h = s.exec(select(Handover).where(Handover.report_id == report.id)).one()
+        return report, h
+
+
+def inbox_references(html: str) -> list[str]:
+    return re.findall(r'href="/intake/reports/(OA-\d{4}-\d{6})"', html)
+
+
+@pytest.fixture
+def clock() -> Iterator[list[datetime]]:
+    """A settable clock: append a new time to move it."""
+    times = [datetime(2026, 11, 23, 8, 0, tzinfo=UTC)]  # Monday 09:00 in Stockholm
+    set_clock(lambda: times[-1])
+    yield times
+    set_clock(None)
+
+
+# --- inbox -----------------------------------------------------------------------------------
+
+
+def test_inbox_lists_the_notified_report_without_child_data(
+    portal: TestClient, notified_report: str
+) -> None:
+    login(portal, "sara.sodermalm")
+    page = portal.get("/intake")
+    assert page.status_code == 200
+    assert notified_report in inbox_references(page.text)
+    assert "Att bekräfta (1)" in page.text
+    assert "aviserad" in page.text and "Södermalms stadsdelsförvaltning" in page.text
+    assert "2026-11-23 10:00" in page.text  # notified, in Stockholm time
+    for secret in (
+        EXAMPLE_CHILD["name"],
+        EXAMPLE_CHILD["personal_number"],
+        EXAMPLE_CHILD["address"],
+        EXAMPLE["concern"]["observations"][:30],
+        EXAMPLE["guardians"][0]["name"],
+    ):
+        assert secret not in page.text
+    assert not events("content.read", SARA)  # listing decrypts nothing
+
+
+async def test_inbox_never_shows_child_data_and_only_own_units(
+    portal: TestClient, smtp: MailCapture, office_hours: None
+) -> None:
+    secret = submit_example(
+        children=[child(name=SECRET_NAME, address=SECRET_ADDRESS, school=SECRET_SCHOOL)],
+        concern={"categories": ["neglect"], "observations": SECRET_CONCERN},
+    )
+    nacka = submit_example(children=[child(municipality="0182", district=None)])
+    await hand_over(secret)
+    await hand_over(nacka)
+    login(portal, "sara.sodermalm")
+    page = portal.get("/intake?status=all")
+    assert inbox_references(page.text) == [secret]
+    for value in (SECRET_NAME, SECRET_ADDRESS, SECRET_SCHOOL, SECRET_CONCERN):
+        assert value not in page.text
+    portal.cookies.clear()
+    login(portal, "nils.nacka")
+    assert inbox_references(portal.get("/intake?status=all").text) == [nacka]
+
+
+async def test_acute_and_overdue_first_then_newest_first(
+    portal: TestClient, smtp: MailCapture, clock: list[datetime]
+) -> None:
+    acute = submit_example(urgency="acute")
+    await hand_over(acute)  # notified 09:00, the oldest
+    clock.append(datetime(2026, 11, 23, 8, 20, tzinfo=UTC))
+    older = submit_example()
+    await hand_over(older)
+    clock.append(datetime(2026, 11, 23, 8, 40, tzinfo=UTC))
+    newer = submit_example()
+    await hand_over(newer)
+    csrf = login(portal, "sara.sodermalm")
+    page = portal.get("/intake")
+    assert inbox_references(page.text) == [acute, newer, older]
+    assert page.text.count('class="priority"') == 1
+
+    clock.append(datetime(2026, 11, 23, 8, 45, tzinfo=UTC))
+    portal.post(f"/intake/reports/{acute}/confirm", data={"csrf_token": csrf})
+    page = portal.get("/intake")
+    assert inbox_references(page.text) == [newer, older]  # confirmed: no longer to confirm
+    page = portal.get("/intake?status=feedback")
+    assert inbox_references(page.text) == [acute]
+
+
+async def test_overdue_report_sorts_before_a_newer_one(
+    portal: TestClient, smtp: MailCapture, clock: list[datetime]
+) -> None:
+    late = submit_example()
+    await hand_over(late)  # Monday 09:00: confirm by Tuesday 12:00
+    clock.append(datetime(2026, 11, 24, 11, 30, tzinfo=UTC))  # Tuesday 12:30 in Stockholm
+    fresh = submit_example()
+    await hand_over(fresh)
+    login(portal, "sara.sodermalm")
+    page = portal.get("/intake")
+    assert inbox_references(page.text) == [late, fresh]
+    assert page.text.count("Försenad") == 1
+    items = portal.get("/api/v1/inbox", headers=api_headers("sara.sodermalm")).json()["items"]
+    assert [(i["reference"], i["handover"]["overdue"]) for i in items] == [
+        (late, True),
+        (fresh, False),
+    ]
+
+
+def test_empty_inbox_says_so(portal: TestClient) -> None:
+    login(portal, "sara.sodermalm")
+    page = portal.get("/intake")
+    assert page.status_code == 200
+    assert "Inga anmälningar väntar på bekräftelse just nu." in page.text
+    assert "<table" not in page.text
+
+
+# --- opening ---------------------------------------------------------------------------------
+
+
+def test_opening_shows_content_and_audits_each_opening_once(
+    portal: TestClient, notified_report: str
+) -> None:
+    login(portal, "sara.sodermalm")
+    page = portal.get(f"/intake/reports/{notified_report}")
+    assert page.status_code == 200
+    for shown in (
+        EXAMPLE_CHILD["name"],
+        "20120315-1236",
+        EXAMPLE["concern"]["observations"],
+        EXAMPLE["concern"]["child_said"],
+        EXAMPLE["guardians"][0]["name"],
+        EXAMPLE["reporter"]["phone"],
+        EXAMPLE["clinic"]["name"],
+        "Brister i omsorgen",  # category label, not its code
+        "Lillebror Barnsson",
+        "Chef",  # consultation
+        "Södermalms stadsdelsförvaltning",
+        "R-STOCKHOLM-DISTRICT",  # the rule that chose the unit
+        "2026-11-24 12:00",  # confirm by noon the next working day
+    ):
+        assert shown in page.text, shown
+    assert EXAMPLE_CHILD["name"] not in page.text.split("</title>")[0]  # not in the tab title
+    reads = events("content.read", SARA)
+    assert len(reads) == 1 and json.loads(reads[0].details)["purpose"] == "intake-open"
+    portal.get(f"/intake/reports/{notified_report}")
+    assert len(events("content.read", SARA)) == 2
+
+
+def test_erased_report_shows_a_notice_instead_of_content(
+    portal: TestClient, notified_report: str
+) -> None:
+    report, _ = handover_of(notified_report)
+    erase_report(report.id, actor="system:test", rule="RET-TEST")
+    login(portal, "sara.sodermalm")
+    page = portal.get(f"/intake/reports/{notified_report}")
+    assert page.status_code == 200
+    assert "har raderats enligt gallringsreglerna" in page.text
+    assert EXAMPLE_CHILD["name"] not in page.text
+    assert not events("content.read", SARA)  # nothing could be read
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+def test_confirm_hands_over_once_and_a_second_confirm_is_refused(
+    portal: TestClient, notified_report: str
+) -> None:
+    csrf = login(portal, "sara.sodermalm")
+    resp = portal.post(
+        f"/intake/reports/{notified_report}/confirm",
+        data={"csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert resp.status_code == 303
+    page = portal.get(resp.headers["location"])
+    assert "Mottagandet är bekräftat." in page.text
+    report, h = handover_of(notified_report)
+    assert h.status == "confirmed" and h.confirmed_by == SARA
+    assert report.status == "handed_over"
+    assert len(events("handover.confirmed", SARA)) == 1
+
+    again = portal.post(f"/intake/reports/{notified_report}/confirm", data={"csrf_token": csrf})
+    assert again.status_code == 409
+    assert "redan bekräftat" in again.text and "Inget har ändrats" in again.text
+    assert 'class="error-summary"' in again.text
+    assert len(events("handover.confirmed")) == 1
+    assert len([e for e in events("report.status") if '"handed_over"' in e.details]) == 1
+
+
+def test_feedback_is_refused_before_confirmation_and_recorded_after(
+    portal: TestClient, notified_report: str
+) -> None:
+    csrf = login(portal, "sara.sodermalm")
+    url = f"/intake/reports/{notified_report}"
+    early = portal.post(
+        f"{url}/feedback",
+        data={"csrf_token": csrf, "outcome": "opened", "decided_on": "2026-11-23"},
+    )
+    assert early.status_code == 409 and "kan inte få återkoppling" in early.text
+    portal.post(f"{url}/confirm", data={"csrf_token": csrf})
+
+    missing = portal.post(f"{url}/feedback", data={"csrf_token": csrf, "decided_on": ""})
+    assert missing.status_code == 400
+    assert (
+        'href="#outcome"' in missing.text and "Välj vad socialtjänsten har beslutat" in missing.text
+    )
+
+    resp = portal.post(
+        f"{url}/feedback",
+        data={"csrf_token": csrf, "outcome": "not_opened", "decided_on": "2026-11-23"},
+        follow_redirects=False,
+    )
+    assert resp.status_code == 303
+    assert "Återkopplingen är registrerad" in portal.get(resp.headers["location"]).text
+    report, _ = handover_of(notified_report)
+    assert report.status == "feedback_received"
+    with session_scope() as s:
+        assert len(s.exec(select(Feedback)).all()) == 1
+    [fb] = read_feedback(notified_report, actor="system:test")
+    assert fb["outcome"] == "not_opened" and fb["recorded_by"] == SARA
+
+
+def test_decline_needs_a_reason_and_reroutes(portal: TestClient, notified_report: str) -> None:
+    csrf = login(portal, "sara.sodermalm")
+    url = f"/intake/reports/{notified_report}/decline"
+    bad = portal.post(url, data={"csrf_token": csrf, "reason": ""})
+    assert bad.status_code == 400 and "Välj varför enheten avböjer" in bad.text
+    assert handover_of(notified_report)[1].status == "notified"
+
+    resp = portal.post(
+        url,
+        data={"csrf_token": csrf, "reason": "wrong_district", "right_unit_id": "sdf-norrmalm"},
+        follow_redirects=False,
+    )
+    assert resp.status_code == 303
+    assert "Du har avböjt anmälan" in portal.get(resp.headers["location"]).text
+    with session_scope() as s:
+        rows = {h.unit_id: h for h in s.exec(select(Handover))}
+    assert rows["sdf-sodermalm"].status == "declined"
+    assert rows["sdf-sodermalm"].decline_reason == "wrong_district"
+    assert rows["sdf-norrmalm"].rerouted_from == rows["sdf-sodermalm"].id
+
+
+# --- print -----------------------------------------------------------------------------------
+
+
+def test_print_view_renders_without_navigation_and_is_audited(
+    portal: TestClient, notified_report: str
+) -> None:
+    login(portal, "sara.sodermalm")
+    page = portal.get(f"/intake/reports/{notified_report}/print")
+    assert page.status_code == 200
+    assert f"Orosanmälan {notified_report}" in page.text
+    assert "Utskriven" in page.text and "Sara Södermalm (user:sara.sodermalm)" in page.text
+    assert "2026-11-23 10:00" in page.text  # printed at, Stockholm time
+    assert EXAMPLE_CHILD["name"] in page.text
+    assert "Huvudmeny" not in page.text and "<nav" not in page.text
+    assert "<script" not in page.text
+    reads = events("content.read", SARA)
+    assert [json.loads(e.details)["purpose"] for e in reads] == ["print"]
