@@ -153,6 +153,11 @@ def create_app() -> FastAPI:
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
+    for area in (counselor, intake, auditor, admin, devmail):
+        app.include_router(area.pages)
+        app.include_router(area.api, prefix="/api/v1")
+
+    # After the area routers, so that /reports/new (the form) is matched first.
     @app.get("/reports/{reference}", include_in_schema=False)
     def report_link(request: Request, reference: str) -> Response:
         """The link in notification e-mails: each role sees the report in its own view."""
@@ -171,9 +176,6 @@ def create_app() -> FastAPI:
             raise not_found_page()
         return RedirectResponse(target, status_code=303)
 
-    for area in (counselor, intake, auditor, admin, devmail):
-        app.include_router(area.pages)
-        app.include_router(area.api, prefix="/api/v1")
     return app
 
 

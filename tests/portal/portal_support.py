@@ -59,6 +59,7 @@ def create_accounts() -> None:
 
 def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
     """Sign in through the login form; returns the session's CSRF token."""
+    client.cookies.clear()
     page = client.get("/login")
     resp = client.post(
         "/login",
