@@ -5,7 +5,7 @@ SHELL := /bin/bash
 UV := python3 -m uv
 PG_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
 
-.PHONY: serve test install uv postgres browser lint clean bench
+.PHONY: serve test install uv postgres browser lint clean bench screenshots
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || (echo "Installerar uv …" && python3 -m pip install --quiet uv)
@@ -42,6 +42,10 @@ test: install postgres browser
 
 bench: install postgres
 	@$(UV) run python -m benchmarks.run
+
+# Rerun the Chromium end-to-end test and keep its screenshots under docs/screenshots.
+screenshots: install browser
+	@OROSFLOW_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(UV) run pytest -q tests/e2e
 
 lint: install
 	@$(UV) run ruff check . && $(UV) run ruff format --check .

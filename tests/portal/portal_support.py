@@ -42,14 +42,15 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
     "anna.revisor": {"role": Role.AUDITOR, "display_name": "Anna Revisor"},
     "adam.admin": {"role": Role.ADMIN, "display_name": "Adam Admin"},
 }
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def csrf_of(html: str) -> str:
     """The CSRF token in a rendered page (every form carries it)."""
-    match = _CSRF.search(html)
-    assert match, "page has no CSRF token"
-    return match.group(1)
+    tokens = re.findall(r'name="csrf_token" value="([^"]*)"', html)
+    assert tokens, "page has no CSRF token"
+    assert all(tokens), "a form on the page carries an empty CSRF token"
+    assert len(set(tokens)) == 1, "forms on the page carry different CSRF tokens"
+    return tokens[0]
 
 
 def create_accounts() -> None:

@@ -184,3 +184,21 @@ def test_passwords_are_argon2_and_rules_enforced(portal: TestClient) -> None:
     with pytest.raises(AccountError) as err:
         accounts.add_user("x.y", display_name="X", role="intake", password=PASSWORD, units=["nej"])
     assert err.value.code == "unit_unknown"
+
+
+def test_every_form_carries_the_sessions_csrf_token(
+    portal: TestClient, notified_report: str
+) -> None:
+    """A form rendered with an empty token would be refused when a person posts it."""
+    pages = {
+        "kim.kurator": ["/reports/new", "/my/reports", f"/my/reports/{notified_report}"],
+        "sara.sodermalm": ["/intake", f"/intake/reports/{notified_report}"],
+        "anna.revisor": ["/audit", f"/audit/reports/{notified_report}", "/audit/stats"],
+        "adam.admin": ["/admin/users"],
+    }
+    for username, paths in pages.items():
+        token = login(portal, username)
+        for path in paths:
+            page = portal.get(path)
+            assert page.status_code == 200, (username, path)
+            assert csrf_of(page.text) == token, (username, path)
