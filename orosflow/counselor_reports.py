@@ -23,9 +23,9 @@ from orosflow.crypto import load_keyring
 from orosflow.db import session_scope
 from orosflow.handovers import routing_request_for
 from orosflow.lifecycle import ActionResult, reporter_digest
-from orosflow.submission import CallNow, Receipt, submit
+from orosflow.submission import CallNow, Receipt, calls_for, submit
 from orosflow.validation import FieldError, FormInvalid, validate_form
-from routing import Decision, get_router
+from routing import get_router
 
 RECEIPT_PURPOSE = "receipt"
 FEEDBACK_PURPOSE = "counselor-feedback"
@@ -122,17 +122,6 @@ class ReceiptView:
         return self.acute or any(r.calls for r in self.rows)
 
 
-def _calls(decision: Decision) -> list[CallNow]:
-    """Every recipient of the preview that must be phoned (primary and further recipients)."""
-    todo, out = [decision], []
-    while todo:
-        d = todo.pop(0)
-        if d.phone_required:
-            out.append(CallNow(d.unit_name, d.phone, d.rule, d.explanation))
-        todo.extend(d.also)
-    return out
-
-
 def receipt_view(sibling_group_id: str, principal: Principal) -> ReceiptView | None:
     """The receipt of one submission (all siblings), or None if it is not the caller's.
 
@@ -168,7 +157,7 @@ def receipt_view(sibling_group_id: str, principal: Principal) -> ReceiptView | N
                     r.child_index,
                     content.child.name,
                     decision.unit_name,
-                    _calls(decision),
+                    calls_for(decision),
                 )
             )
         first = reports[0]

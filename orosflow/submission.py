@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from models.form import Child, ConcernForm, Urgency
+from models.form import ConcernForm, Urgency
 from models.tables import ChildRecord, GuardianRecord, ReferenceCounter, Report, ReportKey
 from orosflow.audit import append_event
 from orosflow.clock import utcnow
@@ -25,7 +25,7 @@ from orosflow.db import session_scope
 from orosflow.handovers import routing_request_for
 from orosflow.lifecycle import reporter_digest
 from orosflow.validation import STOCKHOLM, validate_form
-from routing import get_router
+from routing import Decision, get_router
 
 
 @dataclass
@@ -43,7 +43,10 @@ class ReceiptItem:
     report_id: str
     reference: str
     child_index: int
+    #: The first unit to phone now, if any (kept for existing clients) …
     call_now: CallNow | None = None
+    #: … and every unit to phone, including further recipients (placing municipality etc.).
+    calls: list[CallNow] = field(default_factory=list)
 
 
 @dataclass
@@ -165,14 +168,16 @@ def store_form(
 
 def _tell_counselor(receipt: Receipt, form: ConcernForm) -> None:
     """Whom to phone now, from a routing preview; done after the commit, outside the lock."""
+    router = get_router()
     for item, child in zip(receipt.reports, form.children, strict=True):
-        item.call_now = _call_now(child, form)
+        item.calls = calls_for(router.route(routing_request_for(child, form)))
+        item.call_now = item.calls[0] if item.calls else None
     refs = ", ".join(r.reference for r in receipt.reports)
     receipt.message = f"Anmälan är mottagen och sparad: {refs}."
     calls = [
-        f"{i.reference}: ring {i.call_now.unit_name} på {i.call_now.phone or 'okänt nummer'}"
+        f"{i.reference}: ring {c.unit_name} på {c.phone or 'okänt nummer'}"
         for i in receipt.reports
-        if i.call_now
+        for c in i.calls
     ]
     if calls:
         receipt.message += " Ring nu – " + "; ".join(calls) + "."
@@ -180,12 +185,15 @@ def _tell_counselor(receipt: Receipt, form: ConcernForm) -> None:
         receipt.message += " Vid fara för liv: ring 112."
 
 
-def _call_now(child: Child, form: ConcernForm) -> CallNow | None:
-    """Routing preview at submission: the receipt says "ring now" with the number to call."""
-    decision = get_router().route(routing_request_for(child, form))
-    if not decision.phone_required:
-        return None
-    return CallNow(decision.unit_name, decision.phone, decision.rule, decision.explanation)
+def calls_for(decision: Decision) -> list[CallNow]:
+    """Every recipient of a routing decision that must be phoned now (primary and further)."""
+    todo, out = [decision], []
+    while todo:
+        d = todo.pop(0)
+        if d.phone_required:
+            out.append(CallNow(d.unit_name, d.phone, d.rule, d.explanation))
+        todo.extend(d.also)
+    return out
 
 
 def submit(

@@ -140,3 +140,18 @@ def test_acute_receipt_tells_counselor_whom_to_phone_now(db: str) -> None:
     assert call.phone in receipt.message and "112" in receipt.message
     calm = submit(form(), actor="t", now=NOW)
     assert calm.reports[0].call_now is None or calm.reports[0].call_now.rule != "R-ACUTE-PHONE"
+
+
+def test_receipt_names_every_unit_to_phone_including_the_placing_municipality(
+    sqlite_db: str,
+) -> None:
+    """An acute report on a placed child: its own socialjour and the placing one, both phoned."""
+    receipt = submit(
+        form(urgency="acute", children=[child(placed_by="0182")]),
+        actor="t",
+        now=datetime(2026, 11, 23, 20, 0, tzinfo=UTC),  # 21:00 in Stockholm: out of hours
+    )
+    rules = [c.rule for c in receipt.reports[0].calls]
+    assert "R-PLACED-BY" in rules and len(rules) == 2
+    for call in receipt.reports[0].calls:
+        assert call.unit_name in receipt.message
