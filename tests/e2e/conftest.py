@@ -85,7 +85,7 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def embedded(chromium_path: Path) -> Iterator[Embedded]:
     """``orosflow serve`` as a user starts it (own var dir, ports, Prefect server, portal)."""
     root = Path(tempfile.mkdtemp(prefix="orosflow-e2e-"))
@@ -131,8 +131,10 @@ def embedded(chromium_path: Path) -> Iterator[Embedded]:
             proc.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: Path) -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API runs its own event loop, which must be gone before
+    the asyncio tests of other modules run."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
