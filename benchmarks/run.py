@@ -109,9 +109,9 @@ async def profile_isolated_run(backend: str, recorder: ApiRecorder) -> FlowProfi
 
 
 def redactor_growth() -> dict[str, dict[str, float]]:
-    """Run the redactor probe in its own interpreter (it fills a process-wide registry)."""
+    """Run the redactor benchmark in its own interpreter (it fills a process-wide registry)."""
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.redactor_probe"],
+        [sys.executable, "-m", "benchmarks.redaction", "--json"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -233,8 +233,12 @@ def _main(stack: ExitStack) -> int:
     say("— without Prefect —")
     redactor = redactor_growth()
     say(
-        "log redactor, one new report's values registered with "
-        + ", ".join(f"{int(k):,} values held: {ms(v['register_s'])}" for k, v in redactor.items())
+        "log redactor, one new report's values registered / one log line with "
+        + ", ".join(
+            f"{int(k):,} values held: {v['register_s'] * 1e6:.0f} µs / "
+            f"{v['redact_line_s'] * 1e6:.0f} µs"
+            for k, v in redactor.items()
+        )
     )
     for col in columns[:2]:
         prefect_free_phase(col, apps)

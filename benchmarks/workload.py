@@ -37,8 +37,8 @@ def _example_text() -> str:
 def example_form() -> dict[str, Any]:
     """The example form, unchanged, as the counselor's client would send it.
 
-    Every report carries the same personal data, so the log redactor's pattern is built once;
-    its growth with distinct reports is measured apart (``benchmarks.redactor_probe``).
+    Every report carries the same personal data; the log redactor's cost against the number
+    of distinct reports is measured apart (``benchmarks.redaction``).
     """
     return json.loads(_example_text())
 

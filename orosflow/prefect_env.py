@@ -20,6 +20,9 @@ def configure(api_url: str | None = None) -> None:
         # Runners poll every 10 s by default: too slow for "notify within seconds".
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",
         "PREFECT_WORKER_QUERY_SECONDS": "1",
+        # Flow runs send a heartbeat event this often (Prefect's minimum; default 180 s): the
+        # reconciler tells a run whose process was killed from a slow one by these.
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
         # Never fall back to a throw-away in-process server: runs must land on the real one.
         "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
     }

@@ -76,3 +76,45 @@ async def test_report_without_run_is_started_after_grace(
     set_clock(lambda: OFFICE_HOURS + timedelta(minutes=6))
     assert await reconcile_once(grace=timedelta(minutes=5), starter=starter) == 1
     assert starter.calls[0][0][0][0] == rid and starter.calls[0][1] == {}
+
+
+async def test_running_run_is_left_alone_until_it_shows_no_life_then_crashed_and_restarted(
+    sqlite_db: str, prefect_server: Path, office_hours: None
+) -> None:
+    """A run the server still calls RUNNING is someone's live work — until it has had no state
+    change and no event (heartbeat, task state) for ``stale_after``: then its process is gone."""
+    import asyncio
+    import uuid
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Running
+
+    import flows.concern_report as cr
+
+    receipt = submit(form(), actor="t")
+    rid, ref = receipt.reports[0].report_id, receipt.reports[0].reference
+    async with get_client() as client:
+        run = await client.create_flow_run(
+            cr.concern_report, parameters={"report_id": rid}, state=Running()
+        )
+    with session_scope() as s:
+        report = s.get(Report, rid)
+        report.flow_run_id = str(run.id)
+        s.add(report)
+
+    starter = RecordingStarter()
+    assert await reconcile_once(grace=timedelta(0), starter=starter) == 0  # 10 min default
+    await asyncio.sleep(3)
+    assert await reconcile_once(grace=timedelta(0), starter=starter) == 0
+    assert starter.calls == []
+
+    assert (
+        await reconcile_once(grace=timedelta(0), starter=starter, stale_after=timedelta(seconds=2))
+        == 1
+    )
+    assert starter.calls == [([(rid, ref)], {rid: f"after:{run.id}"})]
+    async with get_client() as client:
+        crashed = await client.read_flow_run(uuid.UUID(str(run.id)))
+    assert crashed.state_type == StateType.CRASHED
+    assert "avstämning" in (crashed.state.message or "")

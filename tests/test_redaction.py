@@ -48,3 +48,93 @@ def test_install_is_idempotent() -> None:
     factory = logging.getLogRecordFactory()
     redaction.install()
     assert logging.getLogRecordFactory() is factory
+
+
+def _masked(text: str) -> str:
+    return redaction.redact(text)
+
+
+def test_overlapping_values_mask_the_longest_and_every_line_of_a_multiline_value() -> None:
+    redaction.register_sensitive(["Quistbergsgatan 12", "Quistbergsgatan", "rad ett\nrad två"])
+    assert _masked("på Quistbergsgatan 12B") == f"på {redaction.MASK}B"
+    assert _masked("Quistbergsgatanx") == f"{redaction.MASK}x"
+    assert _masked("sa: rad två") == f"sa: {redaction.MASK}"
+    assert _masked("abc") == "abc"  # shorter than any value
+
+
+async def test_value_registered_in_a_scope_is_masked_in_that_scope_whatever_else_comes(
+    caplog, monkeypatch
+) -> None:
+    """A flow run's values stay masked in its own log lines — in its tasks, in worker threads —
+    however many other values are registered meanwhile (here past a cap of 50)."""
+    import asyncio
+
+    monkeypatch.setattr(redaction, "_MAX_VALUES", 50)
+    log = logging.getLogger("orosflow.flowrun")
+
+    def read_in_thread() -> None:  # what handovers.* does under asyncio.to_thread
+        redaction.register_sensitive(["Ingeborg Scopesson"])
+
+    with redaction.scope():
+        await asyncio.to_thread(read_in_thread)
+        for n in range(200):  # other reports read outside this scope push the recent list
+            redaction.register_sensitive([f"Annan Person {n:04d}"])
+        with caplog.at_level(logging.INFO):
+            await asyncio.create_task(asyncio.to_thread(log.info, "Ingeborg Scopesson routed"))
+            log.info("child Ingeborg Scopesson notified")
+    assert "Ingeborg" not in caplog.text
+    assert caplog.text.count(redaction.MASK) == 2
+    assert redaction.held_count() <= 50 + 1
+
+
+def test_values_of_finished_scopes_stay_masked_until_newer_ones_push_them_out(
+    monkeypatch,
+) -> None:
+    monkeypatch.setattr(redaction, "_MAX_VALUES", 100)
+    with redaction.scope():
+        redaction.register_sensitive(["Valborg Avslutad"])
+    assert _masked("Valborg Avslutad") == redaction.MASK  # still masked everywhere after
+    for n in range(150):
+        with redaction.scope():
+            redaction.register_sensitive([f"Senare Rapport {n:04d}"])
+    assert redaction.held_count() <= 100
+    assert _masked("Senare Rapport 0149") == redaction.MASK
+    assert _masked("Valborg Avslutad") == "Valborg Avslutad"  # memory is bounded
+
+
+def test_twenty_thousand_values_from_finished_scopes_are_held_bounded_and_still_masked() -> None:
+    """What a long-lived worker reaches after ~2,000 reports (cost: benchmarks/redaction.py)."""
+    for n in range(2_000):
+        with redaction.scope():
+            redaction.register_sensitive(
+                [f"Barn{n} Efternamnsson", f"Gatan {n}, 118 00 Stockholm", f"070-{n:04d} 00 00"]
+            )
+    assert 6_000 <= redaction.held_count() <= redaction._MAX_VALUES
+    line = "child Barn1999 Efternamnsson at Gatan 1999, 118 00 Stockholm, OA-2026-000123"
+    assert _masked(line) == f"child {redaction.MASK} at {redaction.MASK}, OA-2026-000123"
+
+
+def test_trie_masks_exactly_what_one_alternation_over_all_values_would() -> None:
+    """The matcher against the obvious (slow) reference, on values that share prefixes."""
+    import random
+    import re
+
+    rng = random.Random(7)
+    alphabet = "abAB 12-ö"
+
+    def word(lo: int, hi: int) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(lo, hi)))
+
+    for _ in range(40):
+        trie = redaction._Trie()
+        values = sorted({word(4, 18) for _ in range(rng.randint(1, 150))}, key=len, reverse=True)
+        for v in values:
+            trie.add(v)
+        for v in values[::3]:  # removal keeps it exact too
+            trie.remove(v)
+        kept = [v for i, v in enumerate(values) if i % 3]
+        ref = re.compile("|".join(map(re.escape, kept))) if kept else None
+        for _ in range(40):
+            text = "".join(rng.choice([word(0, 5), rng.choice(values)]) for _ in range(6))
+            expected = ref.sub(redaction.MASK, text) if ref else text
+            assert trie.mask(text) == expected, text
