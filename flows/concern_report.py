@@ -65,6 +65,12 @@ class HandoverUnresolved(Exception):
 
 @flow(name="concern-report", flow_run_name=_run_name, persist_result=False, log_prints=False)
 async def concern_report(report_id: str) -> None:
+    # The run's decrypted values stay registered with the log redactor while it runs.
+    with redaction.scope():
+        await _concern_report(report_id)
+
+
+async def _concern_report(report_id: str) -> None:
     log = get_run_logger()
     await asyncio.to_thread(handovers.attach_flow_run, report_id, str(flow_run.get_id()))
     urgency = await load_and_revalidate(report_id)

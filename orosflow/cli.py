@@ -141,6 +141,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run()
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from orosflow.db import migrate
+    from orosflow.reconcile import main as reconcile_main
+
+    migrate()
+    return reconcile_main(["--once"] if args.once else [])
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="orosflow",
@@ -179,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     from orosflow.users_cli import register as register_users
 
     register_users(sub)
+
+    rc = sub.add_parser(
+        "reconcile", help="avstämning: starta saknade och avbrutna flödeskörningar (var 30:e s)"
+    )
+    rc.add_argument("--once", action="store_true", help="en runda, sedan avsluta")
+    rc.set_defaults(func=cmd_reconcile)
 
     sv = sub.add_parser("serve", help="starta allt lokalt: Prefect, flöden, SMTP-fångst")
     sv.set_defaults(func=cmd_serve)

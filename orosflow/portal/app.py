@@ -76,6 +76,13 @@ def create_app() -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
 
     @app.middleware("http")
+    async def redaction_scope(request: Request, call_next: Any) -> Response:
+        """Values decrypted for this request stay masked in logs while it runs."""
+        with redaction.scope():
+            response: Response = await call_next(request)
+        return response
+
+    @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
         docs = request.url.path == "/api/docs"
