@@ -9,29 +9,35 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from fastapi import FastAPI, Form, Request
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from models.accounts import Role
 from orosflow import redaction
 from orosflow.accounts import LoginRefused, identity_provider
 from orosflow.portal import admin, auditor, counselor, devmail, intake
-from orosflow.portal.sessions import close_session, open_session
+from orosflow.portal.sessions import ActiveSession, close_session, open_session
 from orosflow.portal.web import (
+    CSRF_FIELD,
     EXCEPTION_HANDLERS,
+    KEEP_PREFIX,
     LOGIN_CSRF_COOKIE,
+    RESUMABLE_POSTS,
     ROLE_HOME,
     SESSION_COOKIE,
     STATIC_DIR,
     PageError,
     current_session,
+    login_page,
     not_found_page,
     render,
     safe_next,
+    secure_cookies,
 )
-from orosflow.settings import get_settings
 
 API_DESCRIPTION = """\
 JSON API for clinics' systems and social services: submit concern reports, read the inbox,
@@ -54,10 +60,6 @@ DOCS_CSP = (
     "style-src 'self' https://cdn.jsdelivr.net; script-src 'self' 'unsafe-inline' "
     "https://cdn.jsdelivr.net; frame-ancestors 'none'"
 )
-
-
-def _secure_cookies() -> bool:
-    return get_settings().portal_url.startswith("https://")
 
 
 def create_app() -> FastAPI:
@@ -94,7 +96,7 @@ def create_app() -> FastAPI:
         response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
         if not request.url.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
-        if _secure_cookies():
+        if secure_cookies():
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         return response
 
@@ -113,18 +115,20 @@ def create_app() -> FastAPI:
 
     @app.get("/login", include_in_schema=False)
     def login_form(request: Request, next: str | None = None) -> Response:
-        return _login_page(request, next)
+        return login_page(request, next)
 
     @app.post("/login", include_in_schema=False)
-    def login(
-        request: Request,
-        username: str = Form(""),
-        password: str = Form(""),
-        csrf_token: str = Form(""),
-        next: str | None = Form(None),
-    ) -> Response:
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        field = lambda name: str(form.get(name) or "")  # noqa: E731
+        username, next_ = field("username"), field("next") or None
+        keep = [
+            (k[len(KEEP_PREFIX) :], v)
+            for k, v in form.multi_items()
+            if k.startswith(KEEP_PREFIX) and isinstance(v, str)
+        ]
         cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-        if not cookie or not secrets.compare_digest(cookie, csrf_token):
+        if not cookie or not secrets.compare_digest(cookie, field(CSRF_FIELD)):
             raise PageError(
                 403,
                 "Inloggningen kunde inte skickas",
@@ -132,17 +136,29 @@ def create_app() -> FastAPI:
             )
         client = request.client.host if request.client else "unknown"
         try:
-            principal = identity_provider().authenticate(username, password, client)
+            principal = await run_in_threadpool(
+                identity_provider().authenticate, username, field("password"), client
+            )
         except LoginRefused as exc:
-            return _login_page(request, next, error=exc.message, username=username, status=401)
-        token, _ = open_session(principal)
-        response = RedirectResponse(safe_next(next, ROLE_HOME[principal.role]), status_code=303)
+            return login_page(
+                request, next_, error=exc.message, username=username, status=401, keep=keep
+            )
+        token, csrf = await run_in_threadpool(open_session, principal)
+        target = safe_next(next_, ROLE_HOME[principal.role])
+        if keep and target in RESUMABLE_POSTS and principal.role == Role.COUNSELOR:
+            # Hand the kept input back to the form, in this browser only; nothing is sent yet.
+            request.state.web_session = ActiveSession(principal, csrf)
+            response: Response = render(
+                request, "resume.html", {"title": "Fortsätt", "target": target, "keep": keep}
+            )
+        else:
+            response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
             token,
             httponly=True,
             samesite="strict",
-            secure=_secure_cookies(),
+            secure=secure_cookies(),
             path="/",
         )
         response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
@@ -184,38 +200,6 @@ def create_app() -> FastAPI:
         return RedirectResponse(target, status_code=303)
 
     return app
-
-
-def _login_page(
-    request: Request,
-    next: str | None,
-    *,
-    error: str | None = None,
-    username: str = "",
-    status: int = 200,
-) -> Response:
-    token = secrets.token_urlsafe(32)
-    request.state.login_csrf = token
-    response = render(
-        request,
-        "login.html",
-        {
-            "next": safe_next(next, ""),
-            "error": error,
-            "username": username,
-            "logged_out": request.query_params.get("logged_out") == "1",
-        },
-        status_code=status,
-    )
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE,
-        token,
-        httponly=True,
-        samesite="strict",
-        secure=_secure_cookies(),
-        path="/login",
-    )
-    return response
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

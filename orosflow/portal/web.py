@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import secrets
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,6 +34,10 @@ STATIC_DIR = Path(__file__).parent / "static"
 SESSION_COOKIE = "orosflow_session"
 LOGIN_CSRF_COOKIE = "orosflow_login_csrf"
 CSRF_FIELD = "csrf_token"
+#: Posts whose input survives a session that ended meanwhile: the sign-in page carries it
+#: (in the same browser, never stored) and hands it back to the form after a new sign-in.
+RESUMABLE_POSTS = frozenset({"/reports/new"})
+KEEP_PREFIX = "keep:"
 
 ROLE_LABELS = {
     Role.COUNSELOR: "Kurator",
@@ -129,6 +134,46 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return default
+
+
+def secure_cookies() -> bool:
+    return get_settings().portal_url.startswith("https://")
+
+
+def login_page(
+    request: Request,
+    next: str | None,
+    *,
+    error: str | None = None,
+    username: str = "",
+    status: int = 200,
+    keep: list[tuple[str, str]] | None = None,
+) -> Response:
+    """The sign-in form with a fresh double-submit CSRF cookie (there is no session yet)."""
+    token = secrets.token_urlsafe(32)
+    request.state.login_csrf = token
+    response = render(
+        request,
+        "login.html",
+        {
+            "next": safe_next(next, ""),
+            "error": error,
+            "username": username,
+            "logged_out": request.query_params.get("logged_out") == "1",
+            "keep": keep or [],
+            "keep_prefix": KEEP_PREFIX,
+        },
+        status_code=status,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(),
+        path="/login",
+    )
+    return response
 
 
 def login_redirect(request: Request) -> RedirectResponse:
@@ -257,6 +302,14 @@ Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
 
 
 async def _login_required(request: Request, exc: LoginRequired) -> Response:
+    if request.method == "POST" and request.url.path in RESUMABLE_POSTS:
+        form = await request.form()
+        keep = [
+            (k, v)
+            for k, v in form.multi_items()
+            if isinstance(v, str) and k not in (CSRF_FIELD, "action")
+        ]
+        return login_page(request, request.url.path, keep=keep, status=401)
     return login_redirect(request)
 
 

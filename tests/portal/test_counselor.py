@@ -23,7 +23,7 @@ from orosflow.db import session_scope
 from routing import get_router
 
 from factories import SECRET_ADDRESS, SECRET_CONCERN, SECRET_NAME, SECRET_SCHOOL, pnr
-from portal_support import PASSWORD, login, submit_example
+from portal_support import PASSWORD, csrf_of, login, submit_example
 
 REF = re.compile(r"OA-2026-\d{6}")
 CHILD_PNR = "20120315-1236"  # 14 years old on 2026-11-23 (the office_hours clock)
@@ -515,3 +515,56 @@ def test_no_personal_data_in_audit_details_or_logs(
     for secret in secrets:
         assert not any(secret in d for d in details), secret
         assert not any(secret in m for m in logged), secret
+
+
+def test_form_posted_after_the_session_ended_is_kept_through_a_new_sign_in(
+    portal: TestClient, office_hours: None, flow_starts: list[Any]
+) -> None:
+    """Nothing the counselor wrote is lost when the session idles out before "Skicka"."""
+    from datetime import UTC, datetime
+
+    from orosflow.clock import set_clock
+
+    csrf = login(portal, "kim.kurator")
+    set_clock(lambda: datetime(2026, 11, 23, 9, 45, tzinfo=UTC))  # 45 min later: idle too long
+    try:
+        expired = portal.post("/reports/new", data=valid_post(csrf))
+        assert expired.status_code == 401 and "Din session hade gått ut" in expired.text
+        assert SECRET_CONCERN in expired.text  # carried in the page, in this browser only
+        assert report_count() == 0
+        keep = re.findall(r'name="(keep:[^"]+)" value="([^"]*)"', expired.text)
+        assert ("keep:children-0-name", SECRET_NAME) in keep
+        relogin = portal.post(
+            "/login",
+            data={
+                "username": "kim.kurator",
+                "password": PASSWORD,
+                "csrf_token": csrf_of(expired.text),
+                "next": "/reports/new",
+                **_multi(keep),
+            },
+        )
+        assert relogin.status_code == 200 and "Inget har skickats än" in relogin.text
+        new_csrf = csrf_of(relogin.text)
+        assert new_csrf != csrf
+        resume_form = relogin.text.split('action="/reports/new"', 1)[1].split("</form>", 1)[0]
+        hidden = re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', resume_form)
+        assert ("csrf_token", new_csrf) in hidden
+        resumed = portal.post("/reports/new", data={**_multi(hidden), "action": "refresh"})
+        assert resumed.status_code == 200 and "inte skickad än" in resumed.text
+        assert SECRET_NAME in resumed.text and report_count() == 0
+        sent = portal.post("/reports/new", data=valid_post(new_csrf), follow_redirects=False)
+        assert sent.status_code == 303 and report_count() == 1
+    finally:
+        set_clock(None)
+    # The kept text went through the sign-in, but never into the audit trail.
+    with session_scope() as s:
+        trail = " ".join(e.details for e in s.exec(select(AuditEvent)))
+    assert SECRET_CONCERN not in trail and SECRET_NAME not in trail
+
+
+def _multi(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        out.setdefault(name, []).append(value)
+    return {k: v[0] if len(v) == 1 else v for k, v in out.items()}
