@@ -262,12 +262,6 @@ def principal_for_token(token: str) -> Principal | None:
         return principal_of(user)
 
 
-def principal_by_id(user_id: str) -> Principal | None:
-    with session_scope() as s:
-        user = s.get(UserAccount, user_id)
-        return principal_of(user) if user is not None and user.active else None
-
-
 # --- sign-in ---------------------------------------------------------------------------------
 
 

@@ -26,3 +26,25 @@ def run_cli(
         env={**os.environ, **(env or {})},
         timeout=120,
     )
+
+
+async def hand_over(reference: str) -> list[str]:
+    """What the concern-report flow does, without Prefect: route, send mail, mark notified.
+
+    Imports are local: conftest imports this module before it sets the test environment.
+    """
+    from sqlmodel import select
+
+    from models.tables import Report
+    from orosflow import handovers, mail
+    from orosflow.db import session_scope
+
+    with session_scope() as s:
+        rid = s.exec(select(Report).where(Report.reference == reference)).one().id
+    ids = handovers.route_and_create_handovers(rid)
+    for hid in ids:
+        n = handovers.notification_for(hid)
+        if n is not None:
+            await mail.send(mail.render(n))
+            handovers.mark_notified(hid)
+    return ids

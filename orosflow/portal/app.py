@@ -78,15 +78,11 @@ def create_app() -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
 
     @app.middleware("http")
-    async def redaction_scope(request: Request, call_next: Any) -> Response:
-        """Values decrypted for this request stay masked in logs while it runs."""
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        """Security headers on every response; values decrypted for the request stay masked in
+        logs while it runs (redaction scope)."""
         with redaction.scope():
             response: Response = await call_next(request)
-        return response
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
         docs = request.url.path == "/api/docs"
         response.headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,20 +55,12 @@ class Embedded:
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"orosflow serve exited ({proc.returncode}):\n{log.read_text()[-3000:]}"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (loopback)
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} not up within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+    from orosflow.serve import wait_for_http
+
+    try:
+        wait_for_http(url, timeout, proc, name="orosflow serve")
+    except (RuntimeError, TimeoutError) as exc:
+        raise RuntimeError(f"{exc}\n{log.read_text(errors='replace')[-3000:]}") from None
 
 
 @pytest.fixture(scope="session")

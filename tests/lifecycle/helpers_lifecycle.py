@@ -13,7 +13,6 @@ from typing import Any
 from sqlmodel import col, select
 
 from models.tables import AuditEvent, Handover, Report
-from orosflow import handovers, mail
 from orosflow.clock import set_clock
 from orosflow.db import session_scope
 from orosflow.smtp_capture import MailCapture
@@ -21,6 +20,7 @@ from orosflow.submission import submit
 from routing.hours import TZ
 
 from factories import SECRET_ADDRESS, SECRET_CONCERN, SECRET_NAME, SECRET_SCHOOL, child, form
+from support import hand_over  # noqa: F401  (the lifecycle tests import it from here)
 
 COUNSELOR = "kim.kurator@example.se"
 SECRETS = [SECRET_NAME, SECRET_ADDRESS, SECRET_CONCERN, SECRET_SCHOOL, "20120315"]
@@ -75,18 +75,6 @@ def submit_report(clock: Clock, urgency: str = "not_acute", **child_overrides: A
     """Submit one report at the clock's time; returns its reference."""
     receipt = submit(secret_form(urgency, **child_overrides), actor="test:counselor", now=clock.now)
     return receipt.reports[0].reference
-
-
-async def hand_over(reference: str) -> list[str]:
-    """What the concern-report flow does, without Prefect: route, send, mark notified."""
-    rid = report_id(reference)
-    ids = handovers.route_and_create_handovers(rid)
-    for hid in ids:
-        n = handovers.notification_for(hid)
-        if n is not None:
-            await mail.send(mail.render(n))
-            handovers.mark_notified(hid)
-    return ids
 
 
 def report_id(reference: str) -> str:

@@ -15,15 +15,13 @@ import re
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlmodel import select
 
 from models.accounts import Role
-from models.tables import Report
-from orosflow import accounts, handovers, mail
-from orosflow.db import session_scope
+from orosflow import accounts
 from orosflow.submission import submit
 
 from factories import form
+from support import hand_over  # noqa: F401  (portal tests import it from here)
 
 PASSWORD = "korrekt-häst-batteri-47"
 COUNSELOR_EMAIL = "kim.kurator@example.se"
@@ -81,16 +79,3 @@ def submit_example(**overrides: Any) -> str:
     """Submit the example form (Södermalm, reporter kim.kurator) directly; returns the reference."""
     receipt = submit(form(**overrides), actor="user:kim.kurator")
     return receipt.reports[0].reference
-
-
-async def hand_over(reference: str) -> list[str]:
-    """What the concern-report flow does, without Prefect: route, send mail, mark notified."""
-    with session_scope() as s:
-        rid = s.exec(select(Report).where(Report.reference == reference)).one().id
-    ids = handovers.route_and_create_handovers(rid)
-    for hid in ids:
-        n = handovers.notification_for(hid)
-        if n is not None:
-            await mail.send(mail.render(n))
-            handovers.mark_notified(hid)
-    return ids
