@@ -6,8 +6,10 @@ so authentication, role checks and CSRF protection cannot be forgotten on a new 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
+import re
 import secrets
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -89,6 +91,20 @@ def not_found_page() -> PageError:
     )
 
 
+#: What an attempted address may be recorded as: a reference number or a (sibling-group) UUID.
+_RECORDABLE = re.compile(
+    r"^(OA-\d{4}-\d{6}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$", re.I
+)
+
+
+def recordable_reference(typed: str) -> str:
+    """The attempted reference for the audit trail and log. Anything else a person typed into
+    the address (it could be a personnummer or a name) is kept only as a short digest."""
+    if _RECORDABLE.match(typed):
+        return typed
+    return "sha256:" + hashlib.sha256(typed.encode()).hexdigest()[:16]
+
+
 def deny_report_access(
     s: Session, principal: Principal, reference: str, *, via: str, api: bool = False
 ) -> Exception:
@@ -96,14 +112,15 @@ def deny_report_access(
 
     The answer is the same as for a report that does not exist, so references cannot be probed.
     """
+    attempted = recordable_reference(reference)
     append_event(
         s,
         actor=principal.actor,
         action="access.denied",
-        details={"reference": reference[:40], "via": via, "role": principal.role},
+        details={"reference": attempted, "via": via, "role": principal.role},
     )
     log.warning(
-        "access denied: %s (%s) to %s via %s", principal.actor, principal.role, reference[:40], via
+        "access denied: %s (%s) to %s via %s", principal.actor, principal.role, attempted, via
     )
     if api:
         return ApiError(404, "not_found", "Ärendet finns inte.")

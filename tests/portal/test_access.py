@@ -146,3 +146,18 @@ def test_form_without_csrf_token_is_refused_and_changes_nothing(
     h = handover_of(notified_report)
     assert h.status == "notified" and h.confirmed_at is None
     assert not events("handover.confirmed") and not events("handover.declined")
+
+
+def test_a_personnummer_typed_into_the_address_is_not_recorded(
+    portal: TestClient, notified_report: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The refused address goes to the audit trail and the log, so only a digest of anything
+    that is not a reference number may go there."""
+    typed = "20120315-1236"
+    login(portal, "nils.nacka")
+    with caplog.at_level(logging.WARNING):
+        assert portal.get(f"/intake/reports/{typed}").status_code == 404
+    denied = [json.loads(e.details) for e in events("access.denied", NILS)]
+    assert len(denied) == 1 and denied[0]["reference"].startswith("sha256:")
+    assert typed not in json.dumps(denied) and "201203151236" not in json.dumps(denied)
+    assert all(typed not in r.getMessage() for r in caplog.records)
