@@ -78,7 +78,7 @@ def prepare_process_env() -> Workspace:
 def _admin_engine():  # type: ignore[no-untyped-def]
     from sqlalchemy import create_engine
 
-    from orosflow.db import normalise_url
+    from orosflow.core.db import normalise_url
 
     return create_engine(
         normalise_url(PG_ADMIN_URL),
@@ -111,8 +111,8 @@ class AppDatabases:
 
     def select(self, kind: str) -> None:
         """Point the app (settings + engine) at ``kind``, creating it the first time."""
-        from orosflow import db as dbmod
-        from orosflow.settings import reset_settings
+        from orosflow.core import db as dbmod
+        from orosflow.core.settings import reset_settings
 
         first = kind not in self.urls
         if first:
@@ -126,7 +126,7 @@ class AppDatabases:
     def _create(self, kind: str) -> str:
         from sqlalchemy import text
 
-        from orosflow import db as dbmod
+        from orosflow.core import db as dbmod
 
         if kind == "sqlite":
             self.stack.callback(dbmod.reset_engine)
@@ -172,7 +172,7 @@ def start_prefect(ws: Workspace, backend: str, stack: ExitStack) -> PrefectServe
     The port stays the same for every server of the run, so the in-process client (configured
     once at import) reaches whichever server is current.
     """
-    from orosflow.serve import start_prefect_server, stop_process, wait_for_http
+    from orosflow.cli.serve import start_prefect_server, stop_process, wait_for_http
 
     home = ws.root / f"prefect-{backend}"
     extra: dict[str, str] = {}
@@ -225,8 +225,8 @@ class TimedCapture:
     """
 
     def __init__(self, directory: Path) -> None:
-        from orosflow.settings import reset_settings
-        from orosflow.smtp_capture import MailCapture
+        from orosflow.core.settings import reset_settings
+        from orosflow.core.smtp_capture import MailCapture
 
         self.capture = MailCapture(directory, port=free_port())
         self.arrivals: dict[str, list[float]] = {}

@@ -1,6 +1,6 @@
 """The log redactor's cost against the number of distinct reports a process has read.
 
-Fills ``orosflow.redaction`` the way a long-lived worker does — each report's values registered
+Fills ``orosflow.core.redaction`` the way a long-lived worker does — each report's values registered
 inside its own finished scope (one flow run) — to 1,000, 5,000 and 20,000 values, and at each
 size times one more report's registration, a log line without personal data, a log line that
 carries some (through a real logger, so the record factory runs), and the same figures for the
@@ -75,7 +75,7 @@ def _per_call(fn, repeat: int = REPEAT) -> float:  # type: ignore[no-untyped-def
 
 
 def measure(legacy: bool = True) -> dict[str, dict[str, float]]:
-    from orosflow import redaction
+    from orosflow.core import redaction
 
     redaction.install()
     log = logging.getLogger("benchmarks.redaction")

@@ -258,7 +258,7 @@ METHOD = """\
   server (`prefect server start`, its own `PREFECT_HOME` in a temp dir, telemetry and UI off)
   on its default SQLite or on a dedicated PostgreSQL database (created and dropped by the
   run), the app database (a SQLite file in the temp dir, or a fresh PostgreSQL schema), and an
-  aiosmtpd capture (`orosflow.smtp_capture`) per section.
+  aiosmtpd capture (`orosflow.core.smtp_capture`) per section.
 - The form is `examples/report.json`; the clock is pinned to a Monday 10:00 in Stockholm, so
   every report routes to one office-hours unit (one handover, one e-mail).
 - A flow run is the real `concern-report` flow awaited in-process (`await concern_report(id)`):

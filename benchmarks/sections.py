@@ -116,7 +116,7 @@ def _handover_message_ids(report_id: str) -> list[str]:
     from sqlmodel import select
 
     from models.tables import Handover
-    from orosflow.db import session_scope
+    from orosflow.core.db import session_scope
 
     with session_scope() as session:
         return [

@@ -24,7 +24,7 @@ ACTOR = "bench:counselor"
 
 
 def pin_clock() -> None:
-    from orosflow.clock import set_clock
+    from orosflow.core.clock import set_clock
 
     set_clock(lambda: OFFICE_HOURS)
 
@@ -45,7 +45,7 @@ def example_form() -> dict[str, Any]:
 
 def submit_one() -> tuple[str, float]:
     """Submit one form (validate + durable store), returning its report id and seconds taken."""
-    from orosflow.submission import submit
+    from orosflow.handover.submission import submit
 
     data = example_form()
     started = time.perf_counter()
@@ -55,7 +55,8 @@ def submit_one() -> tuple[str, float]:
 
 async def notify_plain(report_id: str) -> None:
     """The flow's steps as plain async calls: no Prefect at all."""
-    from orosflow import handovers, mail
+    from orosflow.core import mail
+    from orosflow.handover import delivery as handovers
 
     await asyncio.to_thread(handovers.load_and_revalidate, report_id)
     handover_ids = await asyncio.to_thread(handovers.route_and_create_handovers, report_id)
@@ -130,7 +131,7 @@ def check_delivery(report_ids: list[str], message_ids_on_disk: list[str]) -> Che
     from sqlmodel import col, select
 
     from models.tables import Handover, HandoverStatus
-    from orosflow.db import session_scope
+    from orosflow.core.db import session_scope
 
     on_disk = Counter(message_ids_on_disk)
     by_report: dict[str, list[Handover]] = {rid: [] for rid in report_ids}

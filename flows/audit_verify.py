@@ -8,7 +8,7 @@ import asyncio
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from orosflow import anchors, mail, redaction
+from orosflow.core import anchors, mail, redaction
 
 redaction.install()
 

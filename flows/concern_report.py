@@ -14,7 +14,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from orosflow import handovers, mail, redaction
+from orosflow.core import mail, redaction
+from orosflow.handover import delivery as handovers
 
 redaction.install()
 

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("OROSFLOW_HOME", str(ROOT))
 
-    from orosflow.prefect_env import configure
+    from orosflow.core.prefect_env import configure
 
     configure()
     os.chdir(ROOT)  # entrypoints are relative to the checkout

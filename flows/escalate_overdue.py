@@ -3,7 +3,7 @@
 plan (decide and audit every due step, queue its mail) → notify new handovers → fail closed
 → send queued mails. Tasks pass ids only and persist nothing; every step is safe to repeat
 (the database, not Prefect, remembers what was done), so overlapping or retried runs send
-nothing twice. See ``orosflow.escalation`` for the ladder.
+nothing twice. See ``orosflow.handover.escalation`` for the ladder.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import asyncio
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from orosflow import escalation, redaction
+from orosflow.core import redaction
+from orosflow.handover import escalation
 
 redaction.install()
 

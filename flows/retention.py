@@ -7,7 +7,8 @@ import asyncio
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from orosflow import redaction, retention
+from orosflow.core import redaction
+from orosflow.handover import retention
 
 redaction.install()
 

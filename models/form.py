@@ -1,8 +1,9 @@
 """The concern form (orosanmälan) as counselors submit it, before anything is stored.
 
 Structure and single-field formats are checked here; rules that need the report date or the
-municipal directory live in ``orosflow.validation`` so that every entry point applies them the
-same way. Custom errors carry a stable code and a Swedish message for the counselor.
+municipal directory live in ``orosflow.handover.validation`` so that every entry point
+applies them the same way. Custom errors carry a stable code and a Swedish message for the
+counselor.
 """
 
 from __future__ import annotations

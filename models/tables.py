@@ -114,7 +114,8 @@ class Handover(SQLModel, table=True):
     deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     confirmed_by: str | None = Field(default=None, max_length=120)
-    #: Lifecycle (orosflow.lifecycle): escalation ladder position and links between attempts.
+    #: Lifecycle (orosflow.handover.lifecycle): escalation ladder position and links between
+    #: attempts.
     escalation_step: int = 0
     last_escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     escalated_from: str | None = Field(default=None, index=True, max_length=36)

@@ -35,9 +35,9 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from sqlmodel import SQLModel  # noqa: E402
 
 import models.tables  # noqa: E402,F401
-from orosflow import db as dbmod  # noqa: E402
-from orosflow.settings import reset_settings  # noqa: E402
-from orosflow.smtp_capture import MailCapture  # noqa: E402
+from orosflow.core import db as dbmod  # noqa: E402
+from orosflow.core.settings import reset_settings  # noqa: E402
+from orosflow.core.smtp_capture import MailCapture  # noqa: E402
 
 PG_URL = os.environ.get("OROSFLOW_TEST_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 PG_SCHEMA = f"orosflow_test_{os.getpid()}"  # one per run: parallel runs never collide
@@ -138,7 +138,7 @@ def office_hours() -> Iterator[None]:
     """Pin the clock to Monday 23 November 2026, 10:00 in Stockholm (office hours)."""
     from datetime import UTC, datetime
 
-    from orosflow.clock import set_clock
+    from orosflow.core.clock import set_clock
 
     set_clock(lambda: datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
     yield
@@ -148,7 +148,7 @@ def office_hours() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[Path]:
     """A real Prefect server (``prefect server start``) for the session; yields its SQLite file."""
-    from orosflow.serve import start_prefect_server, stop_process, wait_for_http
+    from orosflow.cli.serve import start_prefect_server, stop_process, wait_for_http
 
     home = Path(os.environ["PREFECT_HOME"])
     proc = start_prefect_server(PREFECT_PORT, home, _TMP / "prefect-server.log")

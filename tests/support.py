@@ -19,7 +19,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``orosflow`` as a user would, in a subprocess with the test environment."""
     return subprocess.run(
-        [sys.executable, "-m", "orosflow.cli", *args],
+        [sys.executable, "-m", "orosflow.cli.main", *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -36,8 +36,9 @@ async def hand_over(reference: str) -> list[str]:
     from sqlmodel import select
 
     from models.tables import Report
-    from orosflow import handovers, mail
-    from orosflow.db import session_scope
+    from orosflow.core import mail
+    from orosflow.core.db import session_scope
+    from orosflow.handover import delivery as handovers
 
     with session_scope() as s:
         rid = s.exec(select(Report).where(Report.reference == reference)).one().id

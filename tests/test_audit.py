@@ -6,9 +6,9 @@ import json
 
 from sqlalchemy import text
 
-from orosflow.audit import append_event, verify_chain
-from orosflow.db import get_engine, session_scope
-from orosflow.submission import submit
+from orosflow.core.audit import append_event, verify_chain
+from orosflow.core.db import get_engine, session_scope
+from orosflow.handover.submission import submit
 
 from factories import form
 from support import run_cli
@@ -62,7 +62,7 @@ def test_rehashed_edit_still_breaks_the_link(db: str) -> None:
     """An attacker who recomputes the edited row's own hash still breaks the next row's link."""
     _chain_of(4)
     from models.tables import AuditEvent
-    from orosflow.audit import _digest
+    from orosflow.core.audit import _digest
 
     with session_scope() as s:
         ev = s.get(AuditEvent, 2)

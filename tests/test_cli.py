@@ -7,7 +7,7 @@ import json
 from sqlmodel import select
 
 from models.tables import Report
-from orosflow.db import session_scope
+from orosflow.core.db import session_scope
 
 from factories import EXAMPLE, form
 from support import run_cli

@@ -8,12 +8,12 @@ import stat
 
 import pytest
 
-from orosflow.content import read_report
-from orosflow.crypto import CryptoError, load_keyring, new_data_key, open_json, seal_json
-from orosflow.db import session_scope
-from orosflow.keys import rotate_master_key
-from orosflow.settings import get_settings, reset_settings
-from orosflow.submission import submit
+from orosflow.core.crypto import CryptoError, load_keyring, new_data_key, open_json, seal_json
+from orosflow.core.db import session_scope
+from orosflow.core.keys import rotate_master_key
+from orosflow.core.settings import get_settings, reset_settings
+from orosflow.handover.content import read_report
+from orosflow.handover.submission import submit
 
 from factories import form
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from sqlmodel import select
 
 from models.tables import Handover, HandoverStatus, Report, ReportStatus
-from orosflow.audit import verify_chain
-from orosflow.db import session_scope
-from orosflow.submission import submit
+from orosflow.core.audit import verify_chain
+from orosflow.core.db import session_scope
+from orosflow.handover.submission import submit
 
 from factories import (
     SECRET_ADDRESS,

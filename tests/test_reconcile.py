@@ -10,11 +10,11 @@ import pytest
 from sqlmodel import select
 
 from models.tables import Handover, HandoverStatus, Report
-from orosflow.clock import set_clock
-from orosflow.db import session_scope
-from orosflow.reconcile import reconcile_once
-from orosflow.settings import reset_settings
-from orosflow.submission import submit
+from orosflow.core.clock import set_clock
+from orosflow.core.db import session_scope
+from orosflow.core.settings import reset_settings
+from orosflow.handover.reconcile import reconcile_once
+from orosflow.handover.submission import submit
 
 from factories import form
 from support import free_port

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from orosflow import redaction
+from orosflow.core import redaction
 
 
 @pytest.fixture(autouse=True)

@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import text
 
 from models.tables import AuditEvent, Report, ReportStatus
-from orosflow import anchors
-from orosflow.audit import _digest, verify_chain
-from orosflow.clock import set_clock, utcnow
-from orosflow.content import ReportErased, read_report
-from orosflow.crypto import load_keyring
-from orosflow.db import get_engine, session_scope
-from orosflow.retention import erase_expired
-from orosflow.submission import submit
+from orosflow.core import anchors
+from orosflow.core.audit import _digest, verify_chain
+from orosflow.core.clock import set_clock, utcnow
+from orosflow.core.crypto import load_keyring
+from orosflow.core.db import get_engine, session_scope
+from orosflow.handover.content import ReportErased, read_report
+from orosflow.handover.retention import erase_expired
+from orosflow.handover.submission import submit
 
 from factories import form
 
@@ -55,7 +55,7 @@ def test_retention_erases_old_content_and_keeps_chain(db: str, clock) -> None:
 
 def test_anchor_detects_rewritten_table(sqlite_db: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("OROSFLOW_VAR_DIR", str(tmp_path))
-    from orosflow.settings import reset_settings
+    from orosflow.core.settings import reset_settings
 
     reset_settings()
     submit(form(), actor="t")
@@ -84,7 +84,7 @@ async def test_audit_verify_flow_fails_loudly_on_broken_chain(
     sqlite_db: str, smtp, prefect_server: Path, tmp_path: Path, monkeypatch
 ) -> None:
     from flows.audit_verify import AuditChainBroken, audit_verify
-    from orosflow.settings import reset_settings
+    from orosflow.core.settings import reset_settings
 
     monkeypatch.setenv("OROSFLOW_VAR_DIR", str(tmp_path))
     monkeypatch.setenv("OROSFLOW_AUDITOR_EMAILS", '["revisor@example.se"]')

@@ -23,7 +23,7 @@ def test_reports_submitted_while_prefect_is_down_are_notified_once(tmp_path: Pat
     prefect_port, smtp_port = free_port(), free_port()
     env = {
         "OROSFLOW_VAR_DIR": str(tmp_path / "var"),
-        "OROSFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'orosflow.db'}",
+        "OROSFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'orosflow.core.db'}",
         "OROSFLOW_SMTP_HOST": "127.0.0.1",
         "OROSFLOW_SMTP_PORT": str(smtp_port),
         "OROSFLOW_PREFECT_PORT": str(prefect_port),
@@ -40,7 +40,7 @@ def test_reports_submitted_while_prefect_is_down_are_notified_once(tmp_path: Pat
         path.write_text(json.dumps(data), encoding="utf-8")
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "orosflow.cli", "submit", str(path)],
+                [sys.executable, "-m", "orosflow.cli.main", "submit", str(path)],
                 env={**os.environ, **env},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -60,7 +60,7 @@ def test_reports_submitted_while_prefect_is_down_are_notified_once(tmp_path: Pat
 
     t1 = time.monotonic()
     serve = subprocess.Popen(
-        [sys.executable, "-m", "orosflow.cli", "serve"],
+        [sys.executable, "-m", "orosflow.cli.main", "serve"],
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -11,11 +11,11 @@ from sqlalchemy import text
 from sqlmodel import func, select
 
 from models.tables import AuditEvent, ChildRecord, GuardianRecord, Report, ReportKey
-from orosflow.content import ReportErased, read_report
-from orosflow.crypto import load_keyring
-from orosflow.db import get_engine, session_scope
-from orosflow.submission import submit
-from orosflow.validation import FormInvalid
+from orosflow.core.crypto import load_keyring
+from orosflow.core.db import get_engine, session_scope
+from orosflow.handover.content import ReportErased, read_report
+from orosflow.handover.submission import submit
+from orosflow.handover.validation import FormInvalid
 
 from factories import SECRET_ADDRESS, SECRET_CONCERN, SECRET_NAME, child, form, pnr
 
@@ -126,7 +126,7 @@ def test_every_read_is_audited_and_erasing_the_key_erases_the_content(db: str) -
 
 
 def test_acute_receipt_tells_counselor_whom_to_phone_now(db: str) -> None:
-    from orosflow.clock import set_clock
+    from orosflow.core.clock import set_clock
 
     set_clock(lambda: NOW)  # Monday 11:00: office hours, so the intake unit by phone
     try:

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from orosflow.validation import FormInvalid, validate_form
+from orosflow.handover.validation import FormInvalid, validate_form
 
 from factories import child, form, pnr
 

@@ -25,11 +25,11 @@ from pathlib import Path
 from sqlmodel import select
 
 from models.tables import Handover, HandoverStatus, Report
-from orosflow.db import session_scope
-from orosflow.reconcile import reconcile_once
-from orosflow.settings import reset_settings
-from orosflow.submission import submit
-from orosflow.trigger import start_flow_run
+from orosflow.core.db import session_scope
+from orosflow.core.settings import reset_settings
+from orosflow.handover.reconcile import reconcile_once
+from orosflow.handover.submission import submit
+from orosflow.handover.trigger import start_flow_run
 
 from factories import form
 

@@ -25,7 +25,7 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     given = config.attributes.get("connection")
-    if given is not None:  # orosflow.db.migrate passes a connection that holds the lock
+    if given is not None:  # orosflow.core.db.migrate passes a connection that holds the lock
         context.configure(connection=given, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()

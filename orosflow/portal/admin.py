@@ -8,8 +8,8 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from models.accounts import Role
-from orosflow import accounts
-from orosflow.accounts import AccountError
+from orosflow.identity import accounts
+from orosflow.identity.accounts import AccountError
 from orosflow.portal.web import (
     AdminUser,
     ApiAdmin,

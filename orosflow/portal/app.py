@@ -17,8 +17,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.accounts import Role
-from orosflow import redaction
-from orosflow.accounts import LoginRefused, identity_provider
+from orosflow.core import redaction
+from orosflow.identity.accounts import LoginRefused, identity_provider
 from orosflow.portal import admin, auditor, counselor, devmail, intake
 from orosflow.portal.sessions import ActiveSession, close_session, open_session
 from orosflow.portal.web import (

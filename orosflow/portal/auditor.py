@@ -1,7 +1,7 @@
 """Auditor pages and API: the report list with filters, one report's handover chain with the
 chain verification status, exports (CSV/JSON) and statistics.
 
-Metadata only: everything comes from :mod:`orosflow.audit_view`, which never decrypts. Every
+Metadata only: everything comes from :mod:`orosflow.views.auditor`, which never decrypts. Every
 export is itself an audit event, so the record shows who took which data out.
 """
 
@@ -14,9 +14,8 @@ from fastapi import Query, Request
 from fastapi.responses import Response
 
 from models.accounts import Role
-from orosflow import audit_view as av
-from orosflow.db import session_scope
-from orosflow.lifecycle import REPORT_LABELS
+from orosflow.core.db import session_scope
+from orosflow.handover.lifecycle import REPORT_LABELS
 from orosflow.portal.web import (
     ApiAuditor,
     ApiError,
@@ -26,6 +25,7 @@ from orosflow.portal.web import (
     page_router,
     render,
 )
+from orosflow.views import auditor as av
 
 pages = page_router(Role.AUDITOR, prefix="/audit")
 api = api_router(Role.AUDITOR, prefix="/audit", tags=["audit"])

@@ -17,8 +17,8 @@ from itertools import groupby
 from typing import Any
 
 from models.form import Category, categories
-from orosflow.accounts import Principal
-from orosflow.validation import FieldError
+from orosflow.handover.validation import FieldError
+from orosflow.identity.accounts import Principal
 from routing import get_router
 
 # --- the form's shape ----------------------------------------------------------------------

@@ -26,12 +26,20 @@ from pydantic import BaseModel, Field
 
 from models.accounts import Role
 from models.form import ConcernForm
-from orosflow import counselor_reports, trigger
-from orosflow.accounts import Principal
-from orosflow.clock import utcnow
-from orosflow.db import session_scope
-from orosflow.legal import deadlines, legal_text
-from orosflow.lifecycle import DECLINE_REASONS, IllegalTransition, LifecycleError, local_text
+from orosflow.core.clock import utcnow
+from orosflow.core.db import session_scope
+from orosflow.core.legal import deadlines, legal_text
+from orosflow.core.settings import PROJECT_ROOT, get_settings
+from orosflow.handover import trigger
+from orosflow.handover.lifecycle import (
+    DECLINE_REASONS,
+    IllegalTransition,
+    LifecycleError,
+    local_text,
+)
+from orosflow.handover.submission import Receipt
+from orosflow.handover.validation import STOCKHOLM, FormInvalid
+from orosflow.identity.accounts import Principal
 from orosflow.portal import concern_form as cf
 from orosflow.portal.web import (
     ApiCounselor,
@@ -42,9 +50,7 @@ from orosflow.portal.web import (
     page_router,
     render,
 )
-from orosflow.settings import PROJECT_ROOT, get_settings
-from orosflow.submission import Receipt
-from orosflow.validation import STOCKHOLM, FormInvalid
+from orosflow.views import counselor as counselor_reports
 
 log = logging.getLogger("orosflow.portal.counselor")
 
@@ -79,7 +85,7 @@ def _deny(principal: Principal, reference: str, *, via: str, api: bool = False) 
 
 
 def _when(iso: str | None) -> str:
-    """ISO timestamp from ``orosflow.status`` as Stockholm wall-clock text."""
+    """ISO timestamp from ``orosflow.views.status`` as Stockholm wall-clock text."""
     return local_text(datetime.fromisoformat(iso)) if iso else "–"
 
 

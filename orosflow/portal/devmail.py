@@ -15,8 +15,8 @@ from pathlib import Path
 from fastapi import Request
 from fastapi.responses import Response
 
+from orosflow.core.settings import get_settings
 from orosflow.portal.web import api_router, not_found_page, page_router, render
-from orosflow.settings import get_settings
 
 pages = page_router(prefix="/dev")
 api = api_router(prefix="/dev", include_in_schema=False)

@@ -1,10 +1,10 @@
 """Social services' intake officers: the inbox, opening a report, confirm / decline / feedback,
 a print view, and the same actions as a JSON API under ``/api/v1/inbox``.
 
-The access rule and every query live in :mod:`orosflow.inbox`; this module only turns its
-answers into pages and JSON. A report outside the officer's units raises
-:class:`orosflow.inbox.NotVisible`, answered here with the same 404 as a reference that does not
-exist, after :func:`deny_report_access` has audited and logged the attempt (in its own
+The access rule and every query live in :mod:`orosflow.views.intake`; this module only turns
+its answers into pages and JSON. A report outside the officer's units raises
+:class:`orosflow.views.intake.NotVisible`, answered here with the same 404 as a reference that
+does not exist, after :func:`deny_report_access` has audited and logged the attempt (in its own
 transaction, so the record survives the error response).
 """
 
@@ -18,24 +18,16 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from models.accounts import Role
-from orosflow import inbox
-from orosflow.accounts import Principal
-from orosflow.clock import utcnow
-from orosflow.db import session_scope
-from orosflow.inbox import (
-    ActionOut,
-    InboxFilter,
-    InboxList,
-    NotVisible,
-    ReportView,
-)
-from orosflow.lifecycle import (
+from orosflow.core.clock import utcnow
+from orosflow.core.db import session_scope
+from orosflow.handover.lifecycle import (
     DECLINE_REASONS,
     FEEDBACK_OUTCOMES,
     ActionResult,
     IllegalTransition,
     LifecycleError,
 )
+from orosflow.identity.accounts import Principal
 from orosflow.portal.web import (
     ApiError,
     ApiIntake,
@@ -44,6 +36,14 @@ from orosflow.portal.web import (
     deny_report_access,
     page_router,
     render,
+)
+from orosflow.views import intake as inbox
+from orosflow.views.intake import (
+    ActionOut,
+    InboxFilter,
+    InboxList,
+    NotVisible,
+    ReportView,
 )
 
 pages = page_router(Role.INTAKE, prefix="/intake")

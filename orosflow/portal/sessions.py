@@ -13,10 +13,10 @@ from datetime import timedelta
 from sqlmodel import delete
 
 from models.accounts import UserAccount, WebSession
-from orosflow.accounts import Principal, principal_of, token_digest
-from orosflow.clock import utcnow
-from orosflow.db import session_scope
-from orosflow.settings import get_settings
+from orosflow.core.clock import utcnow
+from orosflow.core.db import session_scope
+from orosflow.core.settings import get_settings
+from orosflow.identity.accounts import Principal, principal_of, token_digest
 
 
 @dataclass(frozen=True)

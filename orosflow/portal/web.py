@@ -23,11 +23,11 @@ from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
 from models.accounts import Role
-from orosflow.accounts import Principal, principal_for_token
-from orosflow.audit import append_event
-from orosflow.lifecycle import local_text
+from orosflow.core.audit import append_event
+from orosflow.core.settings import PROJECT_ROOT, get_settings
+from orosflow.handover.lifecycle import local_text
+from orosflow.identity.accounts import Principal, principal_for_token
 from orosflow.portal.sessions import ActiveSession, load_session
-from orosflow.settings import PROJECT_ROOT, get_settings
 
 log = logging.getLogger("orosflow.portal")
 

@@ -55,7 +55,7 @@ class Embedded:
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
-    from orosflow.serve import wait_for_http
+    from orosflow.cli.serve import wait_for_http
 
     try:
         wait_for_http(url, timeout, proc, name="orosflow serve")
@@ -97,7 +97,7 @@ def embedded(chromium_path: Path) -> Iterator[Embedded]:
     log = root / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "orosflow.cli", "serve"],
+            [sys.executable, "-m", "orosflow.cli.main", "serve"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

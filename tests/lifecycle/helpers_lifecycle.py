@@ -13,10 +13,10 @@ from typing import Any
 from sqlmodel import col, select
 
 from models.tables import AuditEvent, Handover, Report
-from orosflow.clock import set_clock
-from orosflow.db import session_scope
-from orosflow.smtp_capture import MailCapture
-from orosflow.submission import submit
+from orosflow.core.clock import set_clock
+from orosflow.core.db import session_scope
+from orosflow.core.smtp_capture import MailCapture
+from orosflow.handover.submission import submit
 from routing.hours import TZ
 
 from factories import SECRET_ADDRESS, SECRET_CONCERN, SECRET_NAME, SECRET_SCHOOL, child, form

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from helpers_lifecycle import Clock, frozen_clock, hand_over, local, submit_report
 
-from orosflow.lifecycle_cli import register
-from orosflow.smtp_capture import MailCapture
+from orosflow.cli.handover import register
+from orosflow.core.smtp_capture import MailCapture
 
 
 @pytest.fixture

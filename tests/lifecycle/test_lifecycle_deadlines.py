@@ -7,7 +7,7 @@ from datetime import UTC, timedelta
 from helpers_lifecycle import local
 
 from models.tables import Handover
-from orosflow.lifecycle import TRANSITIONS, handover_deadline, next_step_due
+from orosflow.handover.lifecycle import TRANSITIONS, handover_deadline, next_step_due
 
 
 def test_not_acute_deadline_skips_easter_and_weekend() -> None:

@@ -25,8 +25,9 @@ from helpers_lifecycle import (
 )
 
 from models.tables import HandoverStatus, ReportStatus
-from orosflow.escalation import dispatch, escalate_overdue
-from orosflow.lifecycle import (
+from orosflow.core.smtp_capture import MailCapture
+from orosflow.handover.escalation import dispatch, escalate_overdue
+from orosflow.handover.lifecycle import (
     IllegalTransition,
     LifecycleError,
     close_report,
@@ -34,7 +35,6 @@ from orosflow.lifecycle import (
     decline,
     record_feedback,
 )
-from orosflow.smtp_capture import MailCapture
 from routing import clear_router_cache
 from routing.channels import EXAMPLE_CHANNELS
 

@@ -26,9 +26,9 @@ from helpers_lifecycle import (
 )
 
 from models.tables import HandoverStatus, ReportStatus
-from orosflow.escalation import escalate_overdue
-from orosflow.lifecycle import confirm, record_phone_contact
-from orosflow.smtp_capture import MailCapture
+from orosflow.core.smtp_capture import MailCapture
+from orosflow.handover.escalation import escalate_overdue
+from orosflow.handover.lifecycle import confirm, record_phone_contact
 
 # Friday 29 December 2028, 15:00: office hours; Monday 1 January 2029 is a public holiday.
 FRIDAY_BEFORE_HOLIDAY_MONDAY = local(2028, 12, 29, 15, 0)

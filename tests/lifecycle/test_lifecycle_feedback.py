@@ -26,19 +26,19 @@ from helpers_lifecycle import (
 from sqlmodel import select
 
 from models.tables import Feedback, ReportStatus
-from orosflow.audit import verify_chain
-from orosflow.db import session_scope
-from orosflow.escalation import dispatch, escalate_overdue
-from orosflow.lifecycle import (
+from orosflow.core.audit import verify_chain
+from orosflow.core.db import session_scope
+from orosflow.core.smtp_capture import MailCapture
+from orosflow.handover.escalation import dispatch, escalate_overdue
+from orosflow.handover.lifecycle import (
     close_report,
     confirm,
     read_feedback,
     record_feedback,
     record_phone_contact,
 )
-from orosflow.smtp_capture import MailCapture
-from orosflow.status import my_reports, overdue_feedback, status
-from orosflow.submission import submit
+from orosflow.handover.submission import submit
+from orosflow.views.status import my_reports, overdue_feedback, status
 
 from factories import form
 

@@ -9,8 +9,8 @@ import pytest
 from helpers_lifecycle import Clock, frozen_clock, hand_over, local, mails_to, mid, submit_report
 
 from flows.escalate_overdue import escalate_overdue
-from orosflow.lifecycle import record_phone_contact
-from orosflow.smtp_capture import MailCapture
+from orosflow.core.smtp_capture import MailCapture
+from orosflow.handover.lifecycle import record_phone_contact
 
 
 @pytest.fixture

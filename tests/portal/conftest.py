@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from orosflow import accounts
-from orosflow.smtp_capture import MailCapture
+from orosflow.core.smtp_capture import MailCapture
+from orosflow.identity import accounts
 
 from portal_support import create_accounts, hand_over, submit_example
 
@@ -17,8 +17,8 @@ from portal_support import create_accounts, hand_over, submit_example
 @pytest.fixture
 def portal(db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """The portal app on the test database, with one account per role (see portal_support)."""
+    from orosflow.core.settings import reset_settings
     from orosflow.portal.app import create_app
-    from orosflow.settings import reset_settings
 
     monkeypatch.setenv("OROSFLOW_TRIGGER_TIMEOUT", "0.5")  # no Prefect here: do not wait for it
     reset_settings()

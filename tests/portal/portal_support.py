@@ -17,8 +17,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from models.accounts import Role
-from orosflow import accounts
-from orosflow.submission import submit
+from orosflow.handover.submission import submit
+from orosflow.identity import accounts
 
 from factories import form
 from support import hand_over  # noqa: F401  (portal tests import it from here)

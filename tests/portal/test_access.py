@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from models.tables import AuditEvent, Handover, Report
-from orosflow.db import session_scope
+from orosflow.core.db import session_scope
 
 from factories import form
 from portal_support import PASSWORD, api_headers, csrf_of, login

@@ -16,10 +16,12 @@ from sqlalchemy import text
 from sqlmodel import col, select
 
 from models.tables import AuditEvent, Handover, Report
-from orosflow import audit_view, handovers, lifecycle
-from orosflow.clock import set_clock
-from orosflow.db import session_scope
-from orosflow.smtp_capture import MailCapture
+from orosflow.core.clock import set_clock
+from orosflow.core.db import session_scope
+from orosflow.core.smtp_capture import MailCapture
+from orosflow.handover import delivery as handovers
+from orosflow.handover import lifecycle
+from orosflow.views import auditor as audit_view
 
 from factories import SECRET_ADDRESS, SECRET_CONCERN, SECRET_NAME, SECRET_SCHOOL, child
 from portal_support import PASSWORD, api_headers, csrf_of, hand_over, login, submit_example

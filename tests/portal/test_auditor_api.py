@@ -12,9 +12,10 @@ from sqlalchemy import text
 from sqlmodel import col, select
 
 from models.tables import AuditEvent, Report
-from orosflow import handovers, lifecycle
-from orosflow.clock import set_clock
-from orosflow.db import session_scope
+from orosflow.core.clock import set_clock
+from orosflow.core.db import session_scope
+from orosflow.handover import delivery as handovers
+from orosflow.handover import lifecycle
 
 from portal_support import api_headers, submit_example
 

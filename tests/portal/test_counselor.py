@@ -16,10 +16,11 @@ from sqlmodel import col, func, select
 from models.accounts import Role
 from models.form import categories
 from models.tables import AuditEvent, PhoneContact, Report
-from orosflow import accounts, lifecycle
-from orosflow.content import read_report
-from orosflow.crypto import load_keyring
-from orosflow.db import session_scope
+from orosflow.core.crypto import load_keyring
+from orosflow.core.db import session_scope
+from orosflow.handover import lifecycle
+from orosflow.handover.content import read_report
+from orosflow.identity import accounts
 from routing import get_router
 
 from factories import SECRET_ADDRESS, SECRET_CONCERN, SECRET_NAME, SECRET_SCHOOL, pnr
@@ -39,7 +40,7 @@ def flow_starts(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[str, str]]]:
         calls.append(items)
         return {rid: None for rid, _ in items}  # as when Prefect is down
 
-    monkeypatch.setattr("orosflow.trigger.start_flow_runs", start)
+    monkeypatch.setattr("orosflow.handover.trigger.start_flow_runs", start)
     return calls
 
 
@@ -523,7 +524,7 @@ def test_form_posted_after_the_session_ended_is_kept_through_a_new_sign_in(
     """Nothing the counselor wrote is lost when the session idles out before "Skicka"."""
     from datetime import UTC, datetime
 
-    from orosflow.clock import set_clock
+    from orosflow.core.clock import set_clock
 
     csrf = login(portal, "kim.kurator")
     set_clock(lambda: datetime(2026, 11, 23, 9, 45, tzinfo=UTC))  # 45 min later: idle too long

@@ -14,8 +14,9 @@ from sqlmodel import col, func, select
 
 from models.accounts import Role
 from models.tables import AuditEvent, Report
-from orosflow import accounts, lifecycle
-from orosflow.db import session_scope
+from orosflow.core.db import session_scope
+from orosflow.handover import lifecycle
+from orosflow.identity import accounts
 from routing import get_router
 
 from factories import SECRET_CONCERN, SECRET_NAME, child, form
@@ -33,7 +34,7 @@ def flow_starts(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[str, str]]]:
         calls.append(items)
         return {rid: None for rid, _ in items}
 
-    monkeypatch.setattr("orosflow.trigger.start_flow_runs", start)
+    monkeypatch.setattr("orosflow.handover.trigger.start_flow_runs", start)
     return calls
 
 

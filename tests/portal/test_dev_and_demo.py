@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from orosflow import accounts
-from orosflow.demo import ensure_demo_accounts
-from orosflow.settings import reset_settings
-from orosflow.smtp_capture import MailCapture
+from orosflow.cli.demo import ensure_demo_accounts
+from orosflow.core.settings import reset_settings
+from orosflow.core.smtp_capture import MailCapture
+from orosflow.identity import accounts
 
 from portal_support import csrf_of, hand_over, login, submit_example
 

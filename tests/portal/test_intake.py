@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from models.tables import AuditEvent, Feedback, Handover, Report
-from orosflow.clock import set_clock
-from orosflow.db import session_scope
-from orosflow.lifecycle import read_feedback
-from orosflow.retention import erase_report
-from orosflow.smtp_capture import MailCapture
+from orosflow.core.clock import set_clock
+from orosflow.core.db import session_scope
+from orosflow.core.smtp_capture import MailCapture
+from orosflow.handover.lifecycle import read_feedback
+from orosflow.handover.retention import erase_report
 
 from factories import SECRET_ADDRESS, SECRET_CONCERN, SECRET_NAME, SECRET_SCHOOL, child, form
 from portal_support import api_headers, hand_over, login, submit_example

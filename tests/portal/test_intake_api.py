@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from models.tables import AuditEvent, Handover, Report
-from orosflow.db import session_scope
-from orosflow.lifecycle import read_feedback
+from orosflow.core.db import session_scope
+from orosflow.handover.lifecycle import read_feedback
 
 from factories import form
 from portal_support import api_headers

@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from models.tables import AuditEvent
-from orosflow import accounts
-from orosflow.accounts import AccountError
-from orosflow.clock import set_clock, utcnow
-from orosflow.db import session_scope
+from orosflow.core.clock import set_clock, utcnow
+from orosflow.core.db import session_scope
+from orosflow.identity import accounts
+from orosflow.identity.accounts import AccountError
 
 from portal_support import PASSWORD, api_headers, csrf_of, login
 

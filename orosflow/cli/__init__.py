@@ -1,0 +1,1 @@
+"""Entry points: the orosflow command and serve."""

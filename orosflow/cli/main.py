@@ -1,0 +1,208 @@
+"""``orosflow`` command line: submit, validate, route, audit verify, keys, serve.
+
+Programs read JSON on stdout; people read Swedish on stderr. Exit codes: 0 ok, 2 invalid input,
+1 failure (e.g. a broken audit chain).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from orosflow.core import prefect_env
+
+prefect_env.configure()
+
+from orosflow.core import redaction  # noqa: E402
+
+redaction.install()
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def _read_json(path: str) -> dict[str, Any] | None:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        data = json.loads(text)
+    except FileNotFoundError:
+        _fail_input("file", "file_not_found", f"Filen {path} finns inte.")
+        return None
+    except json.JSONDecodeError as exc:
+        _fail_input("file", "json_invalid", f"Filen är inte giltig JSON (rad {exc.lineno}).")
+        return None
+    if not isinstance(data, dict):
+        _fail_input("file", "json_not_object", "Filen ska innehålla ett JSON-objekt.")
+        return None
+    return data
+
+
+def _fail_input(field: str, code: str, message: str) -> None:
+    _print_json([{"field": field, "code": code, "message": message}])
+    print(message, file=sys.stderr)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from orosflow.handover.validation import FormInvalid, validate_form
+
+    data = _read_json(args.file)
+    if data is None:
+        return 2
+    try:
+        form = validate_form(data)
+    except FormInvalid as exc:
+        _print_json(exc.as_json())
+        print(f"Formuläret har {len(exc.errors)} fel; inget har sparats.", file=sys.stderr)
+        return 2
+    _print_json(form.model_dump(mode="json"))
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from orosflow.core.db import migrate
+    from orosflow.handover.submission import submit
+    from orosflow.handover.validation import FormInvalid
+
+    data = _read_json(args.file)
+    if data is None:
+        return 2
+    migrate()
+    actor = args.actor or f"cli:{getpass.getuser()}"
+    try:
+        receipt = submit(data, actor=actor)
+    except FormInvalid as exc:
+        _print_json(exc.as_json())
+        print(f"Formuläret har {len(exc.errors)} fel; inget har sparats.", file=sys.stderr)
+        return 2
+    out = receipt.as_json()
+    if not args.no_flow:
+        from orosflow.handover.trigger import start_flow_runs
+
+        runs = asyncio.run(start_flow_runs([(r.report_id, r.reference) for r in receipt.reports]))
+        out["flow_runs"] = runs
+        if not all(runs.values()):
+            print(
+                "Anmälan är sparad, men Prefect kunde inte nås. Den skickas automatiskt när "
+                "Orosflow är igång igen (make serve).",
+                file=sys.stderr,
+            )
+    _print_json(out)
+    print(receipt.message, file=sys.stderr)
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from orosflow.core.audit import verify_chain
+    from orosflow.core.db import migrate, session_scope
+
+    migrate()
+    with session_scope() as session:
+        status = verify_chain(session)
+    _print_json(status.as_json())
+    if status.ok:
+        print(f"Revisionskedjan är hel: {status.events} händelser.", file=sys.stderr)
+        return 0
+    print(
+        f"Revisionskedjan är bruten vid händelse {status.first_broken_seq}: {status.reason}.",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    from routing.cli import main as route_main
+
+    return route_main([args.file] if args.file else [])
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from orosflow.core.db import migrate
+    from orosflow.core.keys import rotate_master_key
+
+    migrate()
+    result = rotate_master_key()
+    _print_json(result)
+    print(
+        f"Ny huvudnyckel {result['active']}; {result['rewrapped']} nycklar omslutna.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from orosflow.cli.serve import run
+
+    return run()
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from orosflow.core.db import migrate
+    from orosflow.handover.reconcile import main as reconcile_main
+
+    migrate()
+    return reconcile_main(["--once"] if args.once else [])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="orosflow",
+        description="Orosflow: orosanmälan från ungdomsmottagning till rätt socialtjänst.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="KOMMANDO")
+
+    s = sub.add_parser("submit", help="lämna in en orosanmälan från en JSON-fil")
+    s.add_argument("file", help="JSON-fil med formuläret ('-' för stdin)")
+    s.add_argument("--actor", help="vem som lämnar in (standard: cli:<användare>)")
+    s.add_argument("--no-flow", action="store_true", help="spara bara, starta inget flöde")
+    s.set_defaults(func=cmd_submit)
+
+    v = sub.add_parser("validate", help="kontrollera ett formulär utan att spara något")
+    v.add_argument("file", help="JSON-fil med formuläret ('-' för stdin)")
+    v.set_defaults(func=cmd_validate)
+
+    r = sub.add_parser("route", help="visa vilken socialtjänst som tar emot, och varför")
+    r.add_argument("file", nargs="?", help="JSON-fil (standard: stdin)")
+    r.set_defaults(func=cmd_route)
+
+    a = sub.add_parser("audit", help="revisionsloggen")
+    asub = a.add_subparsers(dest="audit_command", required=True, metavar="KOMMANDO")
+    av = asub.add_parser("verify", help="kontrollera hela hashkedjan")
+    av.set_defaults(func=cmd_audit_verify)
+
+    k = sub.add_parser("keys", help="krypteringsnycklar")
+    ksub = k.add_subparsers(dest="keys_command", required=True, metavar="KOMMANDO")
+    kr = ksub.add_parser("rotate", help="ny huvudnyckel; alla rapportnycklar omsluts på nytt")
+    kr.set_defaults(func=cmd_keys_rotate)
+
+    from orosflow.cli.handover import register
+
+    register(sub)
+
+    from orosflow.cli.users import register as register_users
+
+    register_users(sub)
+
+    rc = sub.add_parser(
+        "reconcile", help="avstämning: starta saknade och avbrutna flödeskörningar (var 30:e s)"
+    )
+    rc.add_argument("--once", action="store_true", help="en runda, sedan avsluta")
+    rc.set_defaults(func=cmd_reconcile)
+
+    sv = sub.add_parser("serve", help="starta allt lokalt: Prefect, flöden, SMTP-fångst")
+    sv.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

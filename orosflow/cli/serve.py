@@ -1,0 +1,169 @@
+"""``make serve``: the whole of Orosflow on one machine with no outside service.
+
+Starts a local Prefect server (SQLite, telemetry off), an SMTP capture keeping mail in
+``var/mail/``, the web portal (with demo accounts on a fresh database), migrates the database,
+serves the flow deployments in this process, picks up reports that never got a flow run, and
+stops everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from orosflow.core.settings import get_settings
+
+
+def wait_for_http(
+    url: str,
+    timeout: float,
+    proc: subprocess.Popen[bytes] | None = None,
+    name: str = "Prefect-servern",
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{name} avslutades (kod {proc.returncode}).")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (loopback)
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} svarade inte inom {timeout:.0f} s")
+
+
+def start_prefect_server(port: int, home: Path, log_file: Path) -> subprocess.Popen[bytes]:
+    """Run ``prefect server start`` as a child process with our settings."""
+    env = dict(os.environ)
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
+        PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api",
+    )
+    home.mkdir(parents=True, exist_ok=True)
+    log = log_file.open("ab")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--analytics-off",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def start_portal(log_file: Path) -> subprocess.Popen[bytes]:
+    """Run the portal (``orosflow portal``) as a child process with our settings."""
+    env = dict(os.environ)
+    env["OROSFLOW_DEV_MAIL"] = env.get("OROSFLOW_DEV_MAIL", "true")
+    log = log_file.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "orosflow.cli.main", "portal"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+async def _serve_flows() -> None:
+    from prefect import aserve
+
+    from flows.deployments import runner_deployments
+    from orosflow.handover.reconcile import reconcile_loop
+
+    await asyncio.gather(aserve(*await runner_deployments()), reconcile_loop())
+
+
+def run() -> int:
+    settings = get_settings()
+    var = settings.var_dir
+    port = settings.prefect_port
+    # serve always talks to the server it starts (set before Prefect is imported here).
+    os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    os.environ.setdefault("PREFECT_HOME", str(var / "prefect"))
+    os.environ.setdefault("OROSFLOW_PREFECT_UI_URL", f"http://127.0.0.1:{port}")
+    (var / "log").mkdir(parents=True, exist_ok=True)
+
+    from orosflow.cli.demo import describe, ensure_demo_accounts
+    from orosflow.core.crypto import load_keyring
+    from orosflow.core.db import migrate
+    from orosflow.core.smtp_capture import MailCapture
+    from routing import get_router
+
+    print("Orosflow startar …", flush=True)
+    migrate()
+    load_keyring()
+    router = get_router(settings.channels_file)
+    missing = router.units_without_channel()
+    if missing:
+        print(
+            f"  Varning: {len(missing)} enheter saknar kontaktkanal: "
+            f"{', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}"
+        )
+
+    demo = ensure_demo_accounts(var)
+    capture = None
+    if settings.smtp_host in {"127.0.0.1", "localhost"}:
+        capture = MailCapture(var / "mail", port=settings.smtp_port).start()
+        os.environ.setdefault("OROSFLOW_DEV_MAIL", "true")
+    print("  Startar Prefect-servern (kan ta 10–30 s) …", flush=True)
+    server = start_prefect_server(port, var / "prefect", var / "log" / "prefect-server.log")
+    portal = start_portal(var / "log" / "portal.log")
+    portal_url = f"http://{settings.portal_host}:{settings.portal_port}"
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/api/health", 120, server)
+        wait_for_http(f"{portal_url}/healthz", 60, portal, name="Portalen")
+        print(
+            "\nOrosflow kör:\n"
+            f"  Portal:         {portal_url}\n"
+            f"  API-dokumentation: {portal_url}/api/docs\n"
+            f"  Prefect UI:     http://127.0.0.1:{port}\n"
+            f"  E-post (fångad): {var / 'mail'} (och {portal_url}/dev/mail)\n"
+            f"  Databas:        {settings.resolved_database_url}\n"
+            f"  Loggar:         {var / 'log'}\n"
+            "  Prova:          uv run orosflow submit examples/report.json\n"
+            + (describe(demo) + "\n" if demo else "")
+            + "Avsluta med Ctrl-C.\n",
+            flush=True,
+        )
+        asyncio.run(_serve_flows())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("Stänger av …", flush=True)
+        stop_process(portal)
+        stop_process(server)
+        if capture:
+            capture.stop()
+    return 0

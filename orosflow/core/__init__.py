@@ -1,0 +1,1 @@
+"""Infrastructure: settings, database, clock, encryption, audit chain, redaction, mail."""

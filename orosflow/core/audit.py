@@ -1,0 +1,136 @@
+"""Hash-chained audit log: who did what, when, to which report, under which rule.
+
+Events are appended inside the caller's transaction, so a state change and its event commit or
+fail together. Each event stores the previous event's hash; ``verify_chain`` recomputes every
+hash and names the first event that was edited, deleted, inserted or swapped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from models.tables import AuditEvent
+from orosflow.core.clock import utcnow
+
+GENESIS = "0" * 64
+_PG_CHAIN_LOCK = 7_201_611  # advisory lock id serialising appends on PostgreSQL
+
+
+def _digest(event: AuditEvent) -> str:
+    body = json.dumps(
+        {
+            "seq": event.seq,
+            "at": event.at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "actor": event.actor,
+            "action": event.action,
+            "report_id": event.report_id,
+            "handover_id": event.handover_id,
+            "rule": event.rule,
+            "details": event.details,
+            "prev_hash": event.prev_hash,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def append_event(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    report_id: str | None = None,
+    handover_id: str | None = None,
+    rule: str | None = None,
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEvent:
+    """Append one event to the chain in the session's transaction (no personal data in it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_PG_CHAIN_LOCK))
+    head = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
+    event = AuditEvent(
+        seq=(head.seq if head else 0) + 1,
+        at=at or utcnow(),
+        actor=actor,
+        action=action,
+        report_id=report_id,
+        handover_id=handover_id,
+        rule=rule,
+        details=json.dumps(details or {}, sort_keys=True, ensure_ascii=False),
+        prev_hash=head.hash if head else GENESIS,
+        hash="",
+    )
+    event.hash = _digest(event)
+    session.add(event)
+    session.flush()
+    return event
+
+
+@dataclass
+class ChainStatus:
+    ok: bool
+    events: int
+    head: str
+    first_broken_seq: int | None = None
+    reason: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "head": self.head,
+            "first_broken_seq": self.first_broken_seq,
+            "reason": self.reason,
+        }
+
+
+def verify_chain(session: Session, batch: int = 5000) -> ChainStatus:
+    """Walk the whole chain in order; stop at the first event that does not fit."""
+    prev_hash, expected_seq, count = GENESIS, 1, 0
+    last_seq = 0
+    while True:
+        rows = session.exec(
+            select(AuditEvent)
+            .where(col(AuditEvent.seq) > last_seq)
+            .order_by(col(AuditEvent.seq))
+            .limit(batch)
+        ).all()
+        if not rows:
+            break
+        for ev in rows:
+            count += 1
+            if ev.seq != expected_seq:
+                return ChainStatus(
+                    False,
+                    count,
+                    prev_hash,
+                    expected_seq,
+                    f"händelse {expected_seq} saknas (borttagen?)",
+                )
+            if ev.prev_hash != prev_hash:
+                return ChainStatus(
+                    False,
+                    count,
+                    prev_hash,
+                    ev.seq,
+                    "föregående hash stämmer inte (borttagen eller flyttad händelse)",
+                )
+            if _digest(ev) != ev.hash:
+                return ChainStatus(
+                    False,
+                    count,
+                    prev_hash,
+                    ev.seq,
+                    "innehållet stämmer inte med hashen (ändrad händelse)",
+                )
+            prev_hash, expected_seq, last_seq = ev.hash, expected_seq + 1, ev.seq
+    return ChainStatus(True, count, prev_hash)

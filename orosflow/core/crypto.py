@@ -1,0 +1,141 @@
+"""Envelope encryption of personal data at rest (AES-256-GCM from ``cryptography``).
+
+Each report has its own random data key; only that key, wrapped by a master key, is stored.
+Erasing a report is deleting its wrapped key, and rotating the master key re-wraps data keys
+without touching the data. Master keys come from ``OROSFLOW_SECRET_KEY`` (base64, 32 bytes) or a
+key file created with mode 0600 on first start.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from orosflow.core.settings import Settings, get_settings
+
+NONCE_BYTES = 12
+KEY_BYTES = 32
+
+
+class CryptoError(Exception):
+    """A key is missing or cannot open the data (wrong key, tampering, or erased report)."""
+
+
+def _b64d(text: str) -> bytes:
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != KEY_BYTES:
+        raise CryptoError(f"Huvudnyckeln måste vara {KEY_BYTES} byte (base64).")
+    return raw
+
+
+def key_id_of(key: bytes) -> str:
+    return "k-" + hashlib.sha256(b"orosflow-kid:" + key).hexdigest()[:12]
+
+
+@dataclass
+class Keyring:
+    """Master keys by id; ``active`` wraps new data keys, the others only unwrap."""
+
+    active: str
+    keys: dict[str, bytes] = field(default_factory=dict)
+    path: Path | None = None
+
+    def wrap(self, data_key: bytes, report_id: str) -> tuple[str, bytes]:
+        return self.active, _seal(self.keys[self.active], data_key, f"dek:{report_id}")
+
+    def unwrap(self, key_id: str, wrapped: bytes, report_id: str) -> bytes:
+        if key_id not in self.keys:
+            raise CryptoError(f"Huvudnyckel {key_id} saknas.")
+        return _open(self.keys[key_id], wrapped, f"dek:{report_id}")
+
+    def add_and_activate(self) -> str:
+        """Create a new master key and make it active (the file-based keyring only)."""
+        if self.path is None:
+            raise CryptoError(
+                "Nyckeln kommer från OROSFLOW_SECRET_KEY: byt den där och lägg den gamla i "
+                "OROSFLOW_PREVIOUS_SECRET_KEYS."
+            )
+        key = AESGCM.generate_key(bit_length=256)
+        kid = key_id_of(key)
+        self.keys[kid] = key
+        self.active = kid
+        _write_keyfile(self.path, self)
+        return kid
+
+
+def _write_keyfile(path: Path, ring: Keyring) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = json.dumps(
+        {
+            "active": ring.active,
+            "keys": {k: base64.b64encode(v).decode() for k, v in ring.keys.items()},
+        },
+        indent=2,
+    )
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(body)
+    os.replace(tmp, path)
+    os.chmod(path, 0o600)
+
+
+def load_keyring(settings: Settings | None = None) -> Keyring:
+    settings = settings or get_settings()
+    if settings.secret_key is not None:
+        key = _b64d(settings.secret_key.get_secret_value())
+        ring = Keyring(active=key_id_of(key), keys={key_id_of(key): key})
+        for old in filter(None, os.environ.get("OROSFLOW_PREVIOUS_SECRET_KEYS", "").split(",")):
+            old_key = _b64d(old)
+            ring.keys[key_id_of(old_key)] = old_key
+        return ring
+    path = settings.resolved_key_file
+    if not path.exists():
+        key = AESGCM.generate_key(bit_length=256)
+        ring = Keyring(active=key_id_of(key), keys={key_id_of(key): key}, path=path)
+        _write_keyfile(path, ring)
+        return ring
+    raw = json.loads(path.read_text())
+    return Keyring(
+        active=raw["active"],
+        keys={k: _b64d(v) for k, v in raw["keys"].items()},
+        path=path,
+    )
+
+
+def new_data_key() -> bytes:
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def _seal(key: bytes, plaintext: bytes, aad: str) -> bytes:
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad.encode())
+
+
+def _open(key: bytes, blob: bytes, aad: str) -> bytes:
+    try:
+        return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad.encode())
+    except InvalidTag:
+        raise CryptoError(
+            "Uppgifterna kunde inte dekrypteras (fel nyckel eller ändrade data)."
+        ) from None
+
+
+def seal_json(data_key: bytes, obj: object, aad: str) -> bytes:
+    """Encrypt a JSON-able object; ``aad`` binds the ciphertext to its row and column."""
+    return _seal(data_key, json.dumps(obj, ensure_ascii=False, default=str).encode(), aad)
+
+
+def open_json(data_key: bytes, blob: bytes, aad: str) -> object:
+    return json.loads(_open(data_key, blob, aad))

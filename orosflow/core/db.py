@@ -1,0 +1,133 @@
+"""Database engine and sessions. SQLite under ``var/`` by default, PostgreSQL by URL.
+
+On SQLite every transaction starts with ``BEGIN IMMEDIATE`` so writers queue instead of failing
+half-way, which the hash-chained audit log and the reference counter rely on.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, create_engine
+
+from orosflow.core.settings import get_settings
+
+_PG_MIGRATE_LOCK = 7_201_612
+MIGRATIONS = Path(__file__).resolve().parents[2] / "models" / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever driver the URL names."""
+    u = make_url(url)
+    if u.get_backend_name() == "postgresql" and u.drivername != "postgresql+psycopg":
+        u = u.set(drivername="postgresql+psycopg")
+    return u.render_as_string(hide_password=False)
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    """A fresh machine has no ``var/`` yet: create the SQLite file's folder."""
+    if url.startswith("sqlite"):
+        path = make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def build_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    _ensure_sqlite_dir(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+@lru_cache
+def get_engine() -> Engine:
+    return build_engine(get_settings().resolved_database_url)
+
+
+def reset_engine() -> None:
+    if get_engine.cache_info().currsize:
+        get_engine().dispose()
+    get_engine.cache_clear()
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any error."""
+    with Session(get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def alembic_config(url: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option(
+        "sqlalchemy.url",
+        normalise_url(url or get_settings().resolved_database_url).replace("%", "%%"),
+    )
+    return cfg
+
+
+def migrate(url: str | None = None) -> None:
+    """Bring the schema to the newest migration (run at every start; a no-op when current).
+
+    Processes starting together (ten CLI submissions on a fresh machine, several workers) must
+    not race: on SQLite a file lock beside the database, on PostgreSQL an advisory lock, make
+    one of them migrate while the others wait and then find nothing to do.
+    """
+    url = normalise_url(url or get_settings().resolved_database_url)
+    cfg = alembic_config(url)
+    engine = build_engine(url)
+    try:
+        if url.startswith("sqlite"):
+            lock_path = Path(make_url(url).database or "orosflow.core.db").with_suffix(
+                ".migrate.lock"
+            )
+            with lock_path.open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                with engine.connect() as conn:
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+        else:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:k)").bindparams(k=_PG_MIGRATE_LOCK))
+                conn.commit()
+                try:
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+                    conn.commit()
+                finally:
+                    conn.execute(
+                        text("SELECT pg_advisory_unlock(:k)").bindparams(k=_PG_MIGRATE_LOCK)
+                    )
+                    conn.commit()
+    finally:
+        engine.dispose()

@@ -1,0 +1,82 @@
+"""Runtime settings, read from the environment (prefix ``OROSFLOW_``) with embedded defaults.
+
+Defaults make ``make serve`` work on a laptop with nothing else running: SQLite under ``var/``,
+a master key file created on first start, and the loopback SMTP capture on port 8025.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OROSFLOW_", extra="ignore")
+
+    var_dir: Path = PROJECT_ROOT / "var"
+    database_url: str | None = None
+    secret_key: SecretStr | None = Field(
+        default=None, description="Base64 of 32 bytes; overrides the key file when set."
+    )
+    key_file: Path | None = None
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = 10.0
+    mail_from: str = "orosflow@orosflow.example.se"
+    mail_domain: str = "orosflow.example.se"
+
+    portal_url: str = "http://127.0.0.1:8000"
+    #: Address and port the portal listens on (``orosflow serve`` / ``orosflow portal``).
+    portal_host: str = "127.0.0.1"
+    portal_port: int = 8000
+    #: A web session ends after this many minutes without a request …
+    session_idle_minutes: int = 30
+    #: … and after this many hours in all.
+    session_max_hours: int = 10
+    #: Show captured mail (``var/mail``) in the portal's dev view; ``orosflow serve`` turns it on.
+    dev_mail: bool = False
+    #: Link target for "open in Prefect" in the auditor's view (the Prefect UI's base URL).
+    prefect_ui_url: str = "http://127.0.0.1:4200"
+    #: Days after submission before a report's content is erased (audit trail kept).
+    retention_days: int = 365
+    #: Who receives the daily audit-chain anchor mail (comma-separated in the environment).
+    auditor_emails: list[str] = Field(default_factory=list)
+    #: Operator mailbox for fail-closed alerts; default ``operator@<mail_domain>``.
+    operator_email: str | None = None
+    #: Port of the local Prefect server that ``orosflow serve`` starts.
+    prefect_port: int = 4200
+    channels_file: Path | None = None
+
+    #: Deployment that the submission entry points trigger (``flow-name/deployment-name``).
+    deployment: str = "concern-report/concern-report"
+    #: Seconds to wait for Prefect when creating a flow run; the receipt never waits longer.
+    trigger_timeout: float = 5.0
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.var_dir / 'orosflow.core.db'}"
+
+    @property
+    def resolved_key_file(self) -> Path:
+        return self.key_file or (self.var_dir / "master-keys.json")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

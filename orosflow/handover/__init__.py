@@ -1,0 +1,1 @@
+"""The handover domain: validation, submission, routing call, delivery, lifecycle, escalation."""

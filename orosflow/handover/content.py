@@ -1,0 +1,102 @@
+"""Reading (and erasing) a report's personal data. Every read appends an audit event.
+
+The decrypted values are registered with the log redactor before anyone can print them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from models.form import Child, ConcernForm, Guardian
+from models.tables import ChildRecord, GuardianRecord, Report, ReportKey
+from orosflow.core.audit import append_event
+from orosflow.core.crypto import Keyring, open_json
+from orosflow.core.redaction import register_sensitive
+
+
+class ReportNotFound(LookupError):
+    pass
+
+
+class ReportErased(LookupError):
+    """The report's key has been deleted (retention or erasure): its content is gone."""
+
+
+@dataclass
+class ReportContent:
+    report: Report
+    form: ConcernForm  # with exactly this report's child in ``children``
+
+    @property
+    def child(self) -> Child:
+        return self.form.children[0]
+
+
+def _sensitive_strings(form: ConcernForm) -> list[str]:
+    values: list[Any] = [
+        form.concern.observations,
+        form.concern.child_said,
+        form.child_view,
+        form.reporter.name,
+        form.reporter.email,
+        form.reporter.phone,
+    ]
+    for c in form.children:
+        values += [c.name, c.personal_number, c.address, c.school, c.staying_description]
+        if c.personal_number:
+            values += [
+                c.personal_number[2:],
+                f"{c.personal_number[2:8]}-{c.personal_number[8:]}",
+                f"{c.personal_number[:8]}-{c.personal_number[8:]}",
+            ]
+    for g in form.guardians:
+        values += [g.name, g.phone, g.not_informed_reason]
+    for o in form.other_children:
+        values.append(o.name)
+    return [v for v in values if isinstance(v, str)]
+
+
+def read_report(
+    session: Session,
+    report_id: str,
+    *,
+    keyring: Keyring,
+    actor: str,
+    purpose: str,
+) -> ReportContent:
+    """Decrypt one report for ``actor``; the read itself is an audit event in this transaction."""
+    report = session.get(Report, report_id)
+    if report is None:
+        raise ReportNotFound(report_id)
+    key_row = session.get(ReportKey, report_id)
+    if key_row is None:
+        raise ReportErased(report.reference)
+    data_key = keyring.unwrap(key_row.master_key_id, key_row.wrapped_key, report_id)
+    payload = open_json(data_key, report.payload_enc, f"report:{report_id}:payload")
+    child_row = session.exec(select(ChildRecord).where(ChildRecord.report_id == report_id)).one()
+    child = open_json(data_key, child_row.data_enc, f"child:{report_id}")
+    guardians = [
+        Guardian.model_validate(
+            open_json(data_key, g.data_enc, f"guardian:{report_id}:{g.position}")
+        )
+        for g in session.exec(
+            select(GuardianRecord)
+            .where(GuardianRecord.report_id == report_id)
+            .order_by(col(GuardianRecord.position))
+        )
+    ]
+    assert isinstance(payload, dict)
+    form = ConcernForm.model_validate({**payload, "children": [child], "guardians": []})
+    form = form.model_copy(update={"guardians": guardians})
+    register_sensitive(_sensitive_strings(form))
+    append_event(
+        session,
+        actor=actor,
+        action="content.read",
+        report_id=report_id,
+        details={"purpose": purpose},
+    )
+    return ReportContent(report=report, form=form)

@@ -1,0 +1,368 @@
+"""Staff accounts: who may sign in, with which role and units, and how they prove it.
+
+Local accounts use argon2id hashes (argon2-cffi, the reference implementation's bindings).
+Sign-in goes through an :class:`IdentityProvider`; :class:`LocalPasswords` is the only one now,
+and a SAML/OIDC provider later only has to map its assertion to an account by ``external_id``.
+Throttling is per account (lock after repeated failures) and per client address (in memory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlmodel import Session, col, select
+
+from models.accounts import ApiToken, Role, UserAccount
+from orosflow.core.audit import append_event
+from orosflow.core.clock import utcnow
+from orosflow.core.db import session_scope
+
+MAX_FAILED_LOGINS = 5
+LOCK_MINUTES = 15
+#: Attempts allowed from one client address within ``ADDRESS_WINDOW_S`` seconds.
+ADDRESS_ATTEMPTS = 20
+ADDRESS_WINDOW_S = 300
+MIN_PASSWORD_LENGTH = 12
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verified against when the account does not exist, so timing does not reveal usernames.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class AccountError(ValueError):
+    """An account operation refused; ``code`` for programs, the message in Swedish."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class LoginRefused(AccountError):
+    pass
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in person as the portal and the API see them (no secrets)."""
+
+    user_id: str
+    username: str
+    display_name: str
+    role: str
+    email: str | None = None
+    units: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def actor(self) -> str:
+        """The audit-log actor string."""
+        return f"user:{self.username}"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def principal_of(user: UserAccount) -> Principal:
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        email=user.email,
+        units=frozenset(json.loads(user.units or "[]")),
+    )
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(
+            "password_too_short", f"Lösenordet måste ha minst {MIN_PASSWORD_LENGTH} tecken."
+        )
+
+
+def _check_units(role: str, units: list[str]) -> list[str]:
+    from routing import UnknownCodeError, get_router
+
+    if role != Role.INTAKE:
+        if units:
+            raise AccountError("units_not_allowed", "Bara mottagningshandläggare har enheter.")
+        return []
+    if not units:
+        raise AccountError("units_missing", "En mottagningshandläggare måste ha minst en enhet.")
+    router = get_router()
+    for unit_id in units:
+        try:
+            router.unit(unit_id)
+        except UnknownCodeError:
+            raise AccountError("unit_unknown", f"Okänd enhet: {unit_id}.") from None
+    return sorted(set(units))
+
+
+def add_user(
+    username: str,
+    *,
+    display_name: str,
+    role: str,
+    password: str | None,
+    email: str | None = None,
+    units: list[str] | None = None,
+    external_id: str | None = None,
+    actor: str = "system:accounts",
+) -> Principal:
+    """Create an account; a counselor needs an e-mail (it finds their reports)."""
+    username = username.strip().lower()
+    if not username or len(username) > 120 or any(c.isspace() for c in username):
+        raise AccountError(
+            "username_invalid", "Användarnamnet får inte vara tomt eller ha mellanslag."
+        )
+    if role not in Role.ALL:
+        raise AccountError(
+            "role_unknown", f"Okänd roll {role!r}; välj bland {', '.join(Role.ALL)}."
+        )
+    if role == Role.COUNSELOR and not email:
+        raise AccountError("email_missing", "En kurator måste ha en e-postadress.")
+    if password is None and external_id is None:
+        raise AccountError("password_missing", "Ange ett lösenord (eller en extern identitet).")
+    if password is not None:
+        _check_password(password)
+    unit_list = _check_units(role, units or [])
+    now = utcnow()
+    with session_scope() as s:
+        if s.exec(select(UserAccount).where(UserAccount.username == username)).first():
+            raise AccountError("username_taken", f"Användarnamnet {username} finns redan.")
+        user = UserAccount(
+            id=str(uuid.uuid4()),
+            username=username,
+            display_name=display_name.strip() or username,
+            email=email.strip().lower() if email else None,
+            role=role,
+            units=json.dumps(unit_list),
+            password_hash=hash_password(password) if password is not None else None,
+            external_id=external_id,
+            created_at=now,
+        )
+        s.add(user)
+        append_event(
+            s,
+            actor=actor,
+            action="account.created",
+            details={"username": username, "role": role, "units": unit_list},
+        )
+        return principal_of(user)
+
+
+def list_users() -> list[dict[str, object]]:
+    with session_scope() as s:
+        users = s.exec(select(UserAccount).order_by(col(UserAccount.username))).all()
+        return [
+            {
+                "username": u.username,
+                "display_name": u.display_name,
+                "role": u.role,
+                "email": u.email,
+                "units": json.loads(u.units or "[]"),
+                "active": u.active,
+                "locked_until": u.locked_until.isoformat() if u.locked_until else None,
+                "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None,
+            }
+            for u in users
+        ]
+
+
+def _user(s: Session, username: str) -> UserAccount:
+    user = s.exec(
+        select(UserAccount).where(UserAccount.username == username.strip().lower())
+    ).first()
+    if user is None:
+        raise AccountError("user_unknown", f"Det finns inget konto {username}.")
+    return user
+
+
+def disable_user(username: str, actor: str = "system:accounts") -> None:
+    """Disable the account, end its sessions and revoke its API tokens."""
+    from models.accounts import WebSession
+
+    now = utcnow()
+    with session_scope() as s:
+        user = _user(s, username)
+        user.active, user.disabled_at = False, now
+        s.add(user)
+        for ws in s.exec(select(WebSession).where(WebSession.user_id == user.id)):
+            s.delete(ws)
+        for tok in s.exec(select(ApiToken).where(ApiToken.user_id == user.id)):
+            tok.revoked_at = tok.revoked_at or now
+            s.add(tok)
+        append_event(s, actor=actor, action="account.disabled", details={"username": user.username})
+
+
+def set_password(username: str, password: str, actor: str = "system:accounts") -> None:
+    _check_password(password)
+    with session_scope() as s:
+        user = _user(s, username)
+        user.password_hash = hash_password(password)
+        user.failed_logins, user.locked_until = 0, None
+        s.add(user)
+        append_event(
+            s, actor=actor, action="account.password_set", details={"username": user.username}
+        )
+
+
+def create_api_token(username: str, name: str, actor: str = "system:accounts") -> str:
+    """Issue a bearer token for the JSON API; only its digest is stored, so show it once."""
+    token = "ofl_" + secrets.token_urlsafe(32)
+    with session_scope() as s:
+        user = _user(s, username)
+        if not user.active:
+            raise AccountError("user_disabled", f"Kontot {username} är avstängt.")
+        s.add(
+            ApiToken(
+                id=str(uuid.uuid4()),
+                token_hash=token_digest(token),
+                user_id=user.id,
+                name=name,
+                created_at=utcnow(),
+            )
+        )
+        append_event(
+            s,
+            actor=actor,
+            action="account.token_created",
+            details={"username": user.username, "token_name": name},
+        )
+    return token
+
+
+def principal_for_token(token: str) -> Principal | None:
+    """The active account behind a bearer token, or None."""
+    with session_scope() as s:
+        row = s.exec(select(ApiToken).where(ApiToken.token_hash == token_digest(token))).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        user = s.get(UserAccount, row.user_id)
+        if user is None or not user.active:
+            return None
+        row.last_used_at = utcnow()
+        s.add(row)
+        return principal_of(user)
+
+
+# --- sign-in ---------------------------------------------------------------------------------
+
+
+class IdentityProvider(Protocol):
+    """Proves who someone is. SAML/OIDC providers implement this by ``external_id`` lookup."""
+
+    def authenticate(self, username: str, secret: str, client: str) -> Principal: ...
+
+
+class _AddressThrottle:
+    """Sliding window of sign-in attempts per client address (one portal process)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, client: str) -> bool:
+        """Record an attempt; False when the address is over its budget."""
+        now = time.monotonic()
+        with self._lock:
+            q = self._seen.setdefault(client, deque())
+            while q and q[0] < now - ADDRESS_WINDOW_S:
+                q.popleft()
+            if len(q) >= ADDRESS_ATTEMPTS:
+                return False
+            q.append(now)
+            return True
+
+    def reset(self) -> None:
+        with self._lock:
+            self._seen.clear()
+
+
+address_throttle = _AddressThrottle()
+
+_BAD_CREDENTIALS = "Fel användarnamn eller lösenord."
+
+
+class LocalPasswords:
+    """Username + argon2 password, with account lock-out after repeated failures."""
+
+    def authenticate(self, username: str, secret: str, client: str) -> Principal:
+        if not address_throttle.hit(client):
+            raise LoginRefused(
+                "too_many_attempts",
+                "För många inloggningsförsök från din dator. Vänta några minuter och försök igen.",
+            )
+        now = utcnow()
+        refusal: LoginRefused | None = None
+        # Failure counts and locks must commit, so refusals are raised after the transaction.
+        with session_scope() as s:
+            user = s.exec(
+                select(UserAccount).where(UserAccount.username == username.strip().lower())
+            ).first()
+            if user is None or user.password_hash is None:
+                _verify(_DUMMY_HASH, secret)
+                raise LoginRefused("bad_credentials", _BAD_CREDENTIALS)
+            if user.locked_until and user.locked_until > now:
+                minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+                raise LoginRefused(
+                    "account_locked",
+                    f"Kontot är tillfälligt låst efter för många felaktiga försök. "
+                    f"Försök igen om {minutes} minuter.",
+                )
+            if not _verify(user.password_hash, secret) or not user.active:
+                refusal = LoginRefused("bad_credentials", _BAD_CREDENTIALS)
+                if user.active:
+                    user.failed_logins += 1
+                    if user.failed_logins >= MAX_FAILED_LOGINS:
+                        user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+                        user.failed_logins = 0
+                        append_event(
+                            s,
+                            actor="system:portal",
+                            action="account.locked",
+                            details={"username": user.username},
+                        )
+                    s.add(user)
+            else:
+                if _hasher.check_needs_rehash(user.password_hash):
+                    user.password_hash = hash_password(secret)
+                user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+                s.add(user)
+                append_event(s, actor=f"user:{user.username}", action="login.succeeded", details={})
+                principal = principal_of(user)
+        if refusal is not None:
+            raise refusal
+        return principal
+
+
+def _verify(hashed: str, secret: str) -> bool:
+    try:
+        return _hasher.verify(hashed, secret)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def identity_provider() -> IdentityProvider:
+    return LocalPasswords()
+
+
+def has_users() -> bool:
+    with session_scope() as s:
+        return s.exec(select(UserAccount.id).limit(1)).first() is not None

@@ -1,0 +1,1 @@
+"""One read model per role: counselor, intake, auditor."""

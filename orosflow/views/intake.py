@@ -1,0 +1,442 @@
+"""The intake officer's inbox: which reports an officer may see, the inbox list, opening a
+report (an audited read) and the actions confirm, decline and feedback.
+
+Both the portal pages and the JSON API call this module, so the access rule lives in one place:
+a report is visible to an intake officer when it has a handover to one of the officer's routing
+units (``Principal.units``). Anything else — another unit's report or a reference that does not
+exist — raises :class:`NotVisible`, which the callers turn into the same 404 and an
+``access.denied`` audit event. The list is metadata only (it is often on screen in open
+offices); content is decrypted only when a report is opened, and every opening is audited by
+:func:`orosflow.handover.content.read_report`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlmodel import Session, col, select
+
+from models.accounts import Role
+from models.form import ConcernForm, categories
+from models.tables import Feedback, Handover, Report
+from orosflow.core.clock import utcnow
+from orosflow.core.crypto import load_keyring
+from orosflow.core.db import session_scope
+from orosflow.handover import lifecycle
+from orosflow.handover.content import ReportErased, read_report
+from orosflow.handover.lifecycle import (
+    DECLINE_REASONS,
+    FEEDBACK_OUTCOMES,
+    HANDOVER_LABELS,
+    REPORT_LABELS,
+    ActionResult,
+    H,
+    IllegalTransition,
+    LifecycleError,
+    R,
+)
+from orosflow.identity.accounts import Principal
+from routing import UnknownCodeError, get_router
+from routing.hours import TZ
+
+URGENCY_LABELS: dict[str, str] = {"acute": "Akut", "not_acute": "Ej akut"}
+CONSULTATION_LABELS: dict[str, str] = {
+    "colleague": "Kollega",
+    "manager": "Chef",
+    "anonymous_social_services": "Anonym konsultation med socialtjänsten",
+}
+#: Handover states in which the unit still has to confirm (or decline).
+OPEN = frozenset({H.NOTIFIED, H.ESCALATED})
+#: Which of an officer's handovers of one report is "theirs" for the list and for actions:
+#: open before not yet notified before confirmed before declined/failed, newest attempt first.
+_PICK_ORDER = {H.NOTIFIED: 0, H.ESCALATED: 0, H.CREATED: 1, H.CONFIRMED: 2, H.DECLINED: 3}
+MAX_REFERENCE = 40
+
+
+class InboxFilter(StrEnum):
+    OPEN = "open"
+    FEEDBACK = "feedback"
+    DECLINED = "declined"
+    ALL = "all"
+
+
+FILTER_LABELS: dict[InboxFilter, str] = {
+    InboxFilter.OPEN: "Att bekräfta",
+    InboxFilter.FEEDBACK: "Att återkoppla",
+    InboxFilter.DECLINED: "Avböjda",
+    InboxFilter.ALL: "Alla",
+}
+DEFAULT_FILTER = InboxFilter.OPEN
+
+
+class NotVisible(LookupError):
+    """The report does not exist or is not routed to the officer's units (callers answer 404)."""
+
+    def __init__(self, reference: str) -> None:
+        super().__init__("not visible")
+        self.reference = reference[:MAX_REFERENCE]
+
+
+# --- response shapes (shared by the pages and the API) -----------------------------------------
+
+
+class HandoverInfo(BaseModel):
+    """One handover of the report to one of the officer's units (metadata only)."""
+
+    handover_id: str
+    unit_id: str
+    unit_name: str
+    unit_kind: str
+    municipality: str
+    municipality_name: str
+    attempt: int
+    status: str = Field(description="created, notified, confirmed, escalated, declined, failed")
+    status_text: str
+    rule: str = Field(description="Id of the routing or lifecycle rule that chose this unit.")
+    explanation: str = Field(description="Why this unit received the report (Swedish).")
+    phone_required: bool
+    phone: str | None
+    created_at: datetime
+    notified_at: datetime | None
+    deadline_at: datetime | None = Field(description="Confirm receipt by this time.")
+    overdue: bool = Field(description="Open, past its deadline and nobody else has confirmed.")
+    escalation_step: int
+    confirmed_at: datetime | None
+    confirmed_by: str | None
+    declined_at: datetime | None
+    decline_reason: str | None
+    decline_reason_text: str | None
+
+
+class InboxItem(BaseModel):
+    """One row of the inbox: no child data, so the list can be on screen in an open office."""
+
+    reference: str
+    urgency: str = Field(description="acute or not_acute")
+    urgency_text: str
+    report_state: str
+    report_state_text: str
+    submitted_at: datetime
+    received_at: datetime = Field(description="When the unit was notified (else created).")
+    priority: bool = Field(description="Still to confirm and acute or overdue: shown on top.")
+    handover: HandoverInfo
+
+
+class InboxList(BaseModel):
+    status: InboxFilter
+    counts: dict[str, int] = Field(description="Number of reports per filter.")
+    items: list[InboxItem]
+
+
+class FeedbackInfo(BaseModel):
+    """That feedback was recorded, by whom and when (the outcome itself stays encrypted)."""
+
+    unit_id: str
+    recorded_at: datetime
+    recorded_by: str
+
+
+class ReportView(BaseModel):
+    """An opened report: its metadata, the officer's handovers and (unless erased) its content."""
+
+    reference: str
+    urgency: str
+    urgency_text: str
+    report_state: str
+    report_state_text: str
+    report_date: date
+    submitted_at: datetime
+    handover: HandoverInfo = Field(description="The handover the actions apply to.")
+    handovers: list[HandoverInfo] = Field(description="All handovers to the officer's units.")
+    feedback: list[FeedbackInfo]
+    erased: bool = Field(description="Retention has erased the content; only metadata is left.")
+    content: ConcernForm | None = Field(description="The report's content; null when erased.")
+    category_labels: dict[str, str]
+    can_confirm: bool
+    can_decline: bool
+    can_feedback: bool
+
+
+class ActionOut(BaseModel):
+    reference: str
+    changed: bool = Field(description="False when the action was already done (nothing changed).")
+    message: str
+
+
+# --- access -----------------------------------------------------------------------------------
+
+
+def _pick(hs: list[Handover], prefer: frozenset[str] | None = None) -> Handover:
+    def key(h: Handover) -> tuple[int, int, int]:
+        preferred = 0 if prefer and h.status in prefer else 1
+        return (preferred, _PICK_ORDER.get(h.status, 4), -h.attempt)
+
+    return min(hs, key=key)
+
+
+def _own(s: Session, principal: Principal, reference: str) -> tuple[Report, list[Handover]]:
+    """The report and the officer's handovers of it, or :class:`NotVisible`."""
+    if principal.role != Role.INTAKE or not principal.units or len(reference) > MAX_REFERENCE:
+        raise NotVisible(reference)
+    try:
+        report = lifecycle.report_by_reference(s, reference)
+    except LifecycleError:
+        raise NotVisible(reference) from None
+    hs = [h for h in lifecycle.report_handovers(s, report.id) if h.unit_id in principal.units]
+    if not hs:
+        raise NotVisible(reference)
+    return report, hs
+
+
+def _local(at: datetime | None) -> datetime | None:
+    return at.astimezone(TZ) if at else None
+
+
+def _overdue(s: Session, h: Handover, now: datetime) -> bool:
+    return bool(
+        h.status in OPEN
+        and h.deadline_at
+        and h.deadline_at <= now
+        and not lifecycle.obligation_settled(s, h)
+    )
+
+
+def _handover_info(s: Session, h: Handover, now: datetime) -> HandoverInfo:
+    return HandoverInfo(
+        handover_id=h.id,
+        unit_id=h.unit_id,
+        unit_name=h.unit_name,
+        unit_kind=h.unit_kind,
+        municipality=h.municipality,
+        municipality_name=h.municipality_name,
+        attempt=h.attempt,
+        status=h.status,
+        status_text=HANDOVER_LABELS.get(h.status, h.status),
+        rule=h.rule,
+        explanation=h.explanation,
+        phone_required=h.phone_required,
+        phone=h.phone,
+        created_at=h.created_at.astimezone(TZ),
+        notified_at=_local(h.notified_at),
+        deadline_at=_local(h.deadline_at),
+        overdue=_overdue(s, h, now),
+        escalation_step=h.escalation_step,
+        confirmed_at=_local(h.confirmed_at),
+        confirmed_by=h.confirmed_by,
+        declined_at=_local(h.declined_at),
+        decline_reason=h.decline_reason,
+        decline_reason_text=DECLINE_REASONS.get(h.decline_reason or ""),
+    )
+
+
+def _item(s: Session, report: Report, h: Handover, now: datetime) -> InboxItem:
+    info = _handover_info(s, h, now)
+    return InboxItem(
+        reference=report.reference,
+        urgency=report.urgency,
+        urgency_text=URGENCY_LABELS.get(report.urgency, report.urgency),
+        report_state=report.status,
+        report_state_text=REPORT_LABELS.get(report.status, report.status),
+        submitted_at=report.submitted_at.astimezone(TZ),
+        received_at=info.notified_at or info.created_at,
+        priority=h.status in OPEN and (report.urgency == "acute" or info.overdue),
+        handover=info,
+    )
+
+
+def _matches(item: InboxItem, f: InboxFilter) -> bool:
+    status = item.handover.status
+    if f is InboxFilter.OPEN:
+        return status in OPEN
+    if f is InboxFilter.FEEDBACK:
+        return status == H.CONFIRMED and item.report_state == R.HANDED_OVER
+    if f is InboxFilter.DECLINED:
+        return status == H.DECLINED
+    return True
+
+
+def parse_filter(value: str | None) -> InboxFilter:
+    """The filter from a query string; an unknown value falls back to the default."""
+    try:
+        return InboxFilter(value or DEFAULT_FILTER)
+    except ValueError:
+        return DEFAULT_FILTER
+
+
+# --- the list ---------------------------------------------------------------------------------
+
+
+def inbox(principal: Principal, status: InboxFilter = DEFAULT_FILTER) -> InboxList:
+    """The reports routed to the officer's units, one row per report: still-to-confirm acute or
+    overdue ones on top, then by the time the unit was notified, newest first."""
+    if principal.role != Role.INTAKE or not principal.units:
+        return InboxList(status=status, counts={f.value: 0 for f in InboxFilter}, items=[])
+    now = utcnow()
+    with session_scope() as s:
+        rows = s.exec(
+            select(Handover, Report)
+            .join(Report, col(Report.id) == col(Handover.report_id))
+            .where(col(Handover.unit_id).in_(sorted(principal.units)))
+        ).all()
+        per_report: dict[str, tuple[Report, list[Handover]]] = {}
+        for h, report in rows:
+            per_report.setdefault(report.id, (report, []))[1].append(h)
+        items = [_item(s, report, _pick(hs), now) for report, hs in per_report.values()]
+    counts = {f.value: sum(1 for i in items if _matches(i, f)) for f in InboxFilter}
+    shown = [i for i in items if _matches(i, status)]
+    shown.sort(key=lambda i: (not i.priority, -i.received_at.timestamp(), i.reference))
+    return InboxList(status=status, counts=counts, items=shown)
+
+
+# --- opening ----------------------------------------------------------------------------------
+
+
+def open_report(principal: Principal, reference: str, *, purpose: str) -> ReportView:
+    """Metadata and content of one of the officer's reports; the content read is audited
+    (``content.read`` with the officer as actor and ``purpose``) in the same transaction."""
+    now = utcnow()
+    with session_scope() as s:
+        report, hs = _own(s, principal, reference)
+        try:
+            content: ConcernForm | None = read_report(
+                s, report.id, keyring=load_keyring(), actor=principal.actor, purpose=purpose
+            ).form
+        except ReportErased:
+            content = None
+        feedback = s.exec(
+            select(Feedback)
+            .where(
+                Feedback.report_id == report.id, col(Feedback.unit_id).in_(sorted(principal.units))
+            )
+            .order_by(col(Feedback.recorded_at))
+        ).all()
+        current = _pick(hs)
+        infos = [_handover_info(s, h, now) for h in hs]
+        main = next(i for i in infos if i.handover_id == current.id)
+        known = categories()
+        labels = {
+            c: known[c].label if c in known else c
+            for c in (content.concern.categories if content else [])
+        }
+        erased = content is None
+        return ReportView(
+            reference=report.reference,
+            urgency=report.urgency,
+            urgency_text=URGENCY_LABELS.get(report.urgency, report.urgency),
+            report_state=report.status,
+            report_state_text=REPORT_LABELS.get(report.status, report.status),
+            report_date=report.report_date,
+            submitted_at=report.submitted_at.astimezone(TZ),
+            handover=main,
+            handovers=infos,
+            feedback=[
+                FeedbackInfo(
+                    unit_id=f.unit_id,
+                    recorded_at=f.recorded_at.astimezone(TZ),
+                    recorded_by=f.recorded_by,
+                )
+                for f in feedback
+            ],
+            erased=erased,
+            content=content,
+            category_labels=labels,
+            can_confirm=any(h.status in OPEN for h in hs),
+            can_decline=any(h.status in OPEN for h in hs) and not erased,
+            can_feedback=(
+                any(h.status == H.CONFIRMED for h in hs)
+                and report.status in (R.HANDED_OVER, R.FEEDBACK_RECEIVED)
+                and not erased
+            ),
+        )
+
+
+# --- actions ----------------------------------------------------------------------------------
+
+
+def _action_unit(principal: Principal, reference: str, prefer: frozenset[str]) -> str:
+    """The unit whose handover an action applies to (the officer may have several units)."""
+    with session_scope() as s:
+        _, hs = _own(s, principal, reference)
+        return _pick(hs, prefer).unit_id
+
+
+def _erased(reference: str) -> IllegalTransition:
+    return IllegalTransition(
+        "report_erased",
+        f"Innehållet i anmälan {reference} är raderat enligt gallringsreglerna; åtgärden "
+        "kan inte utföras.",
+    )
+
+
+def confirm(principal: Principal, reference: str) -> ActionResult:
+    """Confirm receipt for the officer's unit. A repeat returns ``changed=False``."""
+    unit_id = _action_unit(principal, reference, OPEN)
+    return lifecycle.confirm(reference, unit_id, by=principal.actor)
+
+
+def decline(
+    principal: Principal, reference: str, reason: str, right_unit_id: str | None = None
+) -> ActionResult:
+    """Decline for the officer's unit with a reason code; the report is re-routed at once."""
+    unit_id = _action_unit(principal, reference, OPEN)
+    try:
+        return lifecycle.decline(
+            reference, unit_id, by=principal.actor, reason=reason, right_unit_id=right_unit_id
+        )
+    except ReportErased:
+        raise _erased(reference) from None
+
+
+def record_feedback(
+    principal: Principal, reference: str, outcome: str, decided_on: date | None = None
+) -> ActionResult:
+    """Record the unit's feedback (investigation opened, not opened, already ongoing)."""
+    unit_id = _action_unit(principal, reference, frozenset({H.CONFIRMED}))
+    try:
+        return lifecycle.record_feedback(
+            reference, unit_id, outcome, decided_on or today(), by=principal.actor
+        )
+    except ReportErased:
+        raise _erased(reference) from None
+
+
+def unit_names(principal: Principal) -> dict[str, str]:
+    """The officer's units by id, with names from the directory (the id if unknown)."""
+    router = get_router()
+    out: dict[str, str] = {}
+    for uid in sorted(principal.units):
+        try:
+            out[uid] = router.unit(uid).name
+        except UnknownCodeError:
+            out[uid] = uid
+    return out
+
+
+def municipality_name(code: str | None) -> str:
+    """``"Nacka (0182)"`` for display; the bare code when the directory does not know it."""
+    if not code:
+        return "–"
+    try:
+        return f"{get_router().municipality_name(code)} ({code})"
+    except UnknownCodeError:
+        return code
+
+
+def today() -> date:
+    """Today in Stockholm (the default decision date)."""
+    return utcnow().astimezone(TZ).date()
+
+
+def outcome_choices() -> dict[str, str]:
+    return dict(FEEDBACK_OUTCOMES)
+
+
+def decline_choices() -> dict[str, str]:
+    return dict(DECLINE_REASONS)
+
+
+def action_out(result: ActionResult) -> dict[str, Any]:
+    return {"reference": result.reference, "changed": result.changed, "message": result.message}
