@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime
@@ -55,6 +55,9 @@ class Report(SQLModel, table=True):
     reporter_digest: str | None = Field(default=None, index=True, max_length=64)
     #: Concern category ids, comma-separated (codes only, for statistics without decryption).
     categories: str | None = Field(default=None, max_length=400)
+    #: The routing decision made once, at submission (``routing.Decision`` as JSON: unit ids,
+    #: rule ids, explanations; never the child's data). The flow delivers exactly this.
+    decision_json: str | None = Field(default=None, sa_type=Text)
 
 
 class ReportKey(SQLModel, table=True):
@@ -111,6 +114,9 @@ class Handover(SQLModel, table=True):
     message_id: str = Field(max_length=200)
     created_at: datetime = Field(sa_type=UTCDateTime)
     notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: When the unit next reads written reports (None: it was open when the report was routed);
+    #: the confirmation deadline counts from here.
+    opens_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     confirmed_by: str | None = Field(default=None, max_length=120)

@@ -78,6 +78,12 @@ class Decision(BaseModel):
     rule: str
     explanation: str
     directory_version: str
+    #: When the unit next reads written reports (aware, Stockholm offset); None = open now.
+    opens_at: datetime | None = None
+    #: The written report goes to this unit (a handover); False = a phone step only.
+    written: bool = True
+    #: Whether the unit's hours behind ``opens_at`` / the phone step are verified facts.
+    hours_verified: bool = True
     also: list[Decision] = Field(default_factory=list)
 
 

@@ -1,0 +1,32 @@
+"""route once: the stored routing decision and each handover's opens_at
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-01 11:30:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from models.types import UTCDateTime
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("report", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("decision_json", sa.Text(), nullable=True))
+    with op.batch_alter_table("handover", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("opens_at", UTCDateTime(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("handover", schema=None) as batch_op:
+        batch_op.drop_column("opens_at")
+    with op.batch_alter_table("report", schema=None) as batch_op:
+        batch_op.drop_column("decision_json")
