@@ -30,6 +30,10 @@ EVES: dict[str, str] = {
     "nyarsafton": "Nyårsafton",
 }
 WEEKDAY_NAMES_SV = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
+MONTH_NAMES_SV = (
+    "januari", "februari", "mars", "april", "maj", "juni",
+    "juli", "augusti", "september", "oktober", "november", "december",
+)  # fmt: skip
 _KEY_LABELS_SV = {
     "mon": "mån",
     "tue": "tis",
@@ -206,3 +210,15 @@ def describe_moment(at: datetime, calendar: SwedishCalendar) -> str:
     if reason and reason != "helg":
         text += f" ({reason})"
     return text
+
+
+def describe_opens_at(opens_at: datetime | None) -> str:
+    """When a written report will first be read, in words for receipts and notifications:
+    "läses tidigast måndag 28 december kl. 08:00", or "läses under dagens kontorstid"."""
+    if opens_at is None:
+        return "läses under dagens kontorstid"
+    local = require_aware(opens_at, "opens_at").astimezone(TZ)
+    return (
+        f"läses tidigast {WEEKDAY_NAMES_SV[local.weekday()]} {local.day} "
+        f"{MONTH_NAMES_SV[local.month - 1]} kl. {local:%H:%M}"
+    )
