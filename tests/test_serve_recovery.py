@@ -23,7 +23,7 @@ def test_reports_submitted_while_prefect_is_down_are_notified_once(tmp_path: Pat
     prefect_port, smtp_port = free_port(), free_port()
     env = {
         "OROSFLOW_VAR_DIR": str(tmp_path / "var"),
-        "OROSFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'orosflow.core.db'}",
+        "OROSFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'orosflow.db'}",
         "OROSFLOW_SMTP_HOST": "127.0.0.1",
         "OROSFLOW_SMTP_PORT": str(smtp_port),
         "OROSFLOW_PREFECT_PORT": str(prefect_port),

@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{self.var_dir / 'orosflow.core.db'}"
+        return f"sqlite:///{self.var_dir / 'orosflow.db'}"
 
     @property
     def resolved_key_file(self) -> Path:
