@@ -16,6 +16,25 @@ decision as JSON. Keys (all municipality values are four-digit SCB codes):
   at                     ISO 8601 time with offset, e.g. "2026-12-24T10:00:00+01:00";
                          default: now
 
+Output: the decision as JSON, every field present (null when empty). Each decision, at the
+top level and in ``also``, has:
+
+  unit_id, unit_kind     the receiving unit (intake, district or socialjour)
+  rule, explanation      the deciding rule id and a Swedish explanation naming every rule
+  phone_required, phone  whether the counselor must phone it now, and the number ("112"
+                         when the socialjour is closed: ask SOS Alarm for the socialjour)
+  written                true: the written report goes to this unit; false: a phone step only
+  opens_at               when the unit next opens (ISO 8601 with offset, Europe/Stockholm):
+                         for an intake unit or district when it next reads written reports;
+                         null when it is open at "at"
+  hours_verified         whether the hours behind opens_at and the phone step are verified
+  also                   further decisions: the written copy beside a socialjour call, the
+                         placing municipality, the staying municipality (acute)
+
+Not acute: always the intake unit (or Stockholm district), with opens_at. Acute in office
+hours: the intake unit by phone first. Acute out of office hours: the socialjour by phone,
+and the written report to the intake unit in ``also`` with opens_at.
+
 Exit 0 with the decision; exit 2 on bad JSON, an unknown key or code, or a time without
 offset, printing {"error": {"field", "code", "kind", "message"}} on stdout (``code`` is the
 offending value, ``kind`` the error type) and a Swedish line on standard error; exit 3
@@ -59,6 +78,26 @@ beslutet som JSON. Nycklar (kommuner anges med SCB:s fyrsiffriga kommunkod):
   arrival_municipality   ensamkommande: ankomstkommun
   at                     tidpunkt i ISO 8601 med tidszon, t.ex. "2026-12-24T10:00:00+01:00";
                          standard: nu
+
+Utdata: beslutet som JSON med alla fält (null när värde saknas). Varje beslut, överst och
+i "also", har bl.a.:
+
+  unit_id, unit_kind     mottagande enhet (intake = mottagning, district =
+                         stadsdelsförvaltning, socialjour)
+  rule, explanation      avgörande regel och förklaring på svenska med alla regler
+  phone_required, phone  om kuratorn ska ringa nu, och numret ("112" när socialjouren har
+                         stängt: begär socialjouren via SOS Alarm)
+  written                true: den skriftliga anmälan går till enheten; false: bara samtal
+  opens_at               när enheten öppnar nästa gång (ISO 8601 med tidszon, svensk tid):
+                         för mottagning och stadsdelsförvaltning när skriftliga anmälningar
+                         läses tidigast; null om enheten har öppet vid "at"
+  hours_verified         om öppettiderna bakom opens_at och samtalet är verifierade
+  also                   fler beslut: den skriftliga anmälan bredvid ett samtal till
+                         socialjouren, placerande kommun, vistelsekommun (akut)
+
+Inte akut: alltid mottagningen (eller stadsdelsförvaltningen), med opens_at. Akut under
+kontorstid: ring mottagningen först. Akut utanför kontorstid: ring socialjouren; den
+skriftliga anmälan går till mottagningen (i "also") med opens_at.
 
 Slutkod 0 med beslutet. Slutkod 2 vid ogiltig JSON, okänd nyckel eller kod, eller tidpunkt
 utan tidszon: då skrivs {"error": {"field", "code", "kind", "message"}} på standard ut
@@ -160,7 +199,9 @@ def main(
     except DirectoryError as exc:
         print(f"orosflow route: {exc}", file=sys.stderr)
         return EXIT_DIRECTORY
-    stdout.write(json.dumps(decision.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n")
+    # Every field is dumped, None as null: opens_at is null when the unit is open, not absent.
+    payload = decision.model_dump(mode="json", exclude_none=False)
+    stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
     return EXIT_OK
 
 

@@ -7,7 +7,8 @@ to the wrong social services. The files:
 - ``municipalities.csv``: all 290 municipalities (``kommunkod,kommun,lanskod,lan``).
 - ``districts.toml``: Stockholm city's 13 district areas, with help texts.
 - ``socialjour.toml``: which municipalities share which socialjour (verified or not).
-- ``hours.toml``: default office hours, per-unit schedules and the observed eves.
+- ``hours.toml``: default office hours, per-unit schedules (socialjour hours included), optional
+  half days, ``verified`` flags and the observed eves.
 
 Units are derived from these: one intake unit per municipality (``intake-<code>``), one
 district unit per Stockholm district (``sdf-…``), the shared socialjours, and a default
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from routing.errors import DirectoryError
-from routing.hours import EVES, SCHEDULE_KEYS, Interval, Schedule, SwedishCalendar
+from routing.hours import EVES, INTERVAL_KEYS, Interval, Schedule, SwedishCalendar
 from routing.models import District, Municipality, Unit
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -54,6 +55,8 @@ class Directory:
     socialjour_of: dict[str, str]
     socialjour_verified: dict[str, bool]
     office_default: Schedule
+    #: Own schedule per unit; offices without one map to ``office_default``, and a socialjour
+    #: without one is absent (hours unknown).
     schedules: dict[str, Schedule]
     calendar: SwedishCalendar
     version: str
@@ -325,8 +328,9 @@ def _load_socialjour(data_dir: Path, municipalities: dict[str, Municipality]) ->
 def _schedule_from(
     src: SourceFile, table: dict[str, Any], line: int | None, entry: str
 ) -> tuple[Schedule, dict[str, tuple[str, ...]]]:
+    """Validate the interval keys (weekdays, holiday, half_day) and the verified flag."""
     raw: dict[str, tuple[str, ...]] = {}
-    for key in SCHEDULE_KEYS:
+    for key in INTERVAL_KEYS:
         if key not in table:
             continue
         value = table[key]
@@ -341,12 +345,25 @@ def _schedule_from(
                 Interval.parse(v)
             except ValueError as exc:
                 raise src.fail(f"{key}: {exc}", kline, entry) from None
-    return Schedule(raw), raw
+    verified = table.get("verified", False)
+    if not isinstance(verified, bool):
+        raise src.fail(
+            "'verified' ska vara true eller false", src.find_line(line, "verified"), entry
+        )
+    schedule = Schedule(raw, verified)
+    if not schedule.has_weekly_hours():
+        raise src.fail(
+            "schemat saknar öppettider: minst en av mon–sun måste ha ett intervall, annars "
+            "öppnar enheten aldrig",
+            line,
+            entry,
+        )
+    return schedule, raw
 
 
 def _load_hours(
     data_dir: Path, unit_ids: set[str]
-) -> tuple[Schedule, dict[str, tuple[Schedule, dict[str, tuple[str, ...]], bool]], SwedishCalendar]:
+) -> tuple[Schedule, dict[str, tuple[Schedule, dict[str, tuple[str, ...]]]], SwedishCalendar]:
     src = SourceFile(data_dir / "hours.toml")
     doc = src.toml()
     _check_keys(src, doc, {"calendar", "office_default", "unit"}, None, "")
@@ -370,10 +387,10 @@ def _load_hours(
     )
     if not isinstance(office, dict):
         raise src.fail("[office_default] saknas")
-    _check_keys(src, office, set(SCHEDULE_KEYS), off_line, "[office_default]")
+    _check_keys(src, office, {"verified", "source", *INTERVAL_KEYS}, off_line, "[office_default]")
     office_default, _ = _schedule_from(src, office, off_line, "[office_default]")
 
-    per_unit: dict[str, tuple[Schedule, dict[str, tuple[str, ...]], bool]] = {}
+    per_unit: dict[str, tuple[Schedule, dict[str, tuple[str, ...]]]] = {}
     units = doc.get("unit", [])
     if not isinstance(units, list):
         raise src.fail("'unit' ska vara en lista av [[unit]]-tabeller")
@@ -381,20 +398,14 @@ def _load_hours(
         line, entry = _entry(src, "unit", i)
         if not isinstance(table, dict):
             raise src.fail("posten ska vara en tabell", line, entry)
-        _check_keys(src, table, {"id", "verified", "source", *SCHEDULE_KEYS}, line, entry)
+        _check_keys(src, table, {"id", "verified", "source", *INTERVAL_KEYS}, line, entry)
         uid = _require_str(src, table, "id", line, entry)
         entry = f"{entry}, id {uid!r}"
         if uid not in unit_ids:
             raise src.fail("okänd enhet", src.find_line(line, "id"), entry)
         if uid in per_unit:
             raise src.fail("enheten har redan ett schema", src.find_line(line, "id"), entry)
-        verified = table.get("verified", False)
-        if not isinstance(verified, bool):
-            raise src.fail(
-                "'verified' ska vara true eller false", src.find_line(line, "verified"), entry
-            )
-        schedule, raw = _schedule_from(src, table, line, entry)
-        per_unit[uid] = (schedule, raw, verified)
+        per_unit[uid] = _schedule_from(src, table, line, entry)
     return office_default, per_unit, calendar
 
 
@@ -462,12 +473,20 @@ def load_directory(data_dir: Path = DATA_DIR) -> Directory:
 
     office_default, per_unit, calendar = _load_hours(data_dir, set(units))
     schedules: dict[str, Schedule] = {}
-    for uid, (schedule, raw, verified) in per_unit.items():
+    for uid, (schedule, raw) in per_unit.items():
         schedules[uid] = schedule
-        units[uid] = units[uid].model_copy(update={"hours": raw, "hours_verified": verified})
+        units[uid] = units[uid].model_copy(
+            update={"hours": raw, "hours_verified": schedule.verified}
+        )
     for uid, unit in units.items():
-        if unit.kind != "socialjour" and uid not in schedules:
+        if uid in schedules:
+            continue
+        if unit.kind == "socialjour":
+            # Hours unknown: assumed reachable when the offices close, never a verified fact.
+            units[uid] = unit.model_copy(update={"hours_verified": False})
+        else:
             schedules[uid] = office_default
+            units[uid] = unit.model_copy(update={"hours_verified": office_default.verified})
 
     return Directory(
         municipalities=municipalities,

@@ -9,13 +9,17 @@ and the eves configured as observed (midsummer eve, Christmas eve, New Year's ev
 the Annual Leave Act 1977:480 § 7 treats them like Sundays and municipal offices are closed).
 Some versions of the ``holidays`` package list every Sunday as a holiday named "Söndag"; those
 entries are dropped so that only real holidays are named in explanations.
+
+Opening instants (``Schedule.next_open``) are built from a local date and a wall-clock time
+and normalised through UTC, so 08:00 on the Monday after a DST change carries that day's
+offset, and an opening inside the spring-forward gap moves to the first real minute after it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -24,6 +28,11 @@ import holidays
 TZ = ZoneInfo("Europe/Stockholm")
 DAY_KEYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SCHEDULE_KEYS: tuple[str, ...] = (*DAY_KEYS, "holiday")
+#: Optional: intervals on a working day whose next day is a public holiday or observed eve.
+HALF_DAY_KEY = "half_day"
+INTERVAL_KEYS: tuple[str, ...] = (*SCHEDULE_KEYS, HALF_DAY_KEY)
+#: How far ahead an opening is searched for; the longest Swedish run of days off is 5 days.
+MAX_DAYS_AHEAD = 60
 EVES: dict[str, str] = {
     "midsommarafton": "Midsommarafton",
     "julafton": "Julafton",
@@ -43,6 +52,7 @@ _KEY_LABELS_SV = {
     "sat": "lör",
     "sun": "sön",
     "holiday": "helgdag",
+    HALF_DAY_KEY: "dag före helgdag",
 }
 _SUNDAY_NAMES = {"söndag", "sunday"}
 _INTERVAL_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
@@ -89,6 +99,18 @@ class Interval:
     def text(self) -> str:
         end = self.end % DAY_MINUTES
         return f"{self.start // 60:02d}:{self.start % 60:02d}–{end // 60:02d}:{end % 60:02d}"
+
+
+def wall_clock(day: date, minute: int) -> datetime:
+    """The instant a Stockholm wall clock shows ``minute`` after midnight of ``day``.
+
+    ``minute`` may be 1440 or more (an interval ending at or after midnight). The UTC round
+    trip gives the day's real offset and moves a time skipped by spring-forward past the gap.
+    """
+    day += timedelta(days=minute // DAY_MINUTES)
+    minute %= DAY_MINUTES
+    naive = datetime.combine(day, time(minute // 60, minute % 60))
+    return naive.replace(tzinfo=TZ).astimezone(UTC).astimezone(TZ)
 
 
 class SwedishCalendar:
@@ -145,19 +167,36 @@ class SwedishCalendar:
 
 
 class Schedule:
-    """A weekly schedule of local opening intervals, with an optional holiday schedule."""
+    """A weekly schedule of local opening intervals, with optional holiday and half-day hours.
 
-    def __init__(self, raw: dict[str, tuple[str, ...]]) -> None:
+    ``half_day`` (optional) replaces the weekday's intervals on a working day whose next day
+    is a public holiday or observed eve (e.g. 08:00-12:00 the day before Trettondedag jul).
+    ``verified`` says whether the hours are a checked fact; it travels to the decisions.
+    """
+
+    def __init__(self, raw: dict[str, tuple[str, ...]], verified: bool = False) -> None:
         self.raw = raw
+        self.verified = verified
         self.days: dict[str, tuple[Interval, ...]] = {
             key: tuple(Interval.parse(t) for t in raw.get(key, ())) for key in SCHEDULE_KEYS
         }
+        self.half_day: tuple[Interval, ...] | None = (
+            tuple(Interval.parse(t) for t in raw[HALF_DAY_KEY]) if HALF_DAY_KEY in raw else None
+        )
 
     def intervals_for(self, day: date, calendar: SwedishCalendar) -> tuple[Interval, ...]:
-        """Intervals starting on ``day``: the holiday key on holidays/eves, else the weekday."""
+        """Intervals starting on ``day``: holiday key on holidays/eves, half day, else weekday."""
         if calendar.holiday_name(day) is not None:
             return self.days["holiday"]
-        return self.days[DAY_KEYS[day.weekday()]]
+        weekday = self.days[DAY_KEYS[day.weekday()]]
+        if (
+            self.half_day is not None
+            and weekday
+            and day.weekday() < 5
+            and calendar.holiday_name(day + timedelta(days=1)) is not None
+        ):
+            return self.half_day
+        return weekday
 
     def is_open(self, at: datetime, calendar: SwedishCalendar) -> bool:
         """Open at this instant, read as Stockholm wall-clock time."""
@@ -175,8 +214,50 @@ class Schedule:
                 return True
         return False
 
+    def next_open(self, at: datetime, calendar: SwedishCalendar) -> datetime | None:
+        """The first opening after ``at`` (Stockholm time), or None when open at ``at``.
+
+        Raises ValueError when nothing opens within ``MAX_DAYS_AHEAD`` days (an empty
+        schedule; the loader refuses those, so this is a guard, not a route).
+        """
+        if self.is_open(at, calendar):
+            return None
+        day = require_aware(at).astimezone(TZ).date()
+        for offset in range(MAX_DAYS_AHEAD + 1):
+            current = day + timedelta(days=offset)
+            for iv in sorted(self.intervals_for(current, calendar), key=lambda i: i.start):
+                start = wall_clock(current, iv.start)
+                if start > at:
+                    return start
+        raise ValueError(
+            f"Ingen öppning inom {MAX_DAYS_AHEAD} dagar i schemat ({self.describe()})."
+        )
+
+    def next_close(self, at: datetime, calendar: SwedishCalendar) -> datetime | None:
+        """The first instant after ``at`` when the schedule is closed, or None if closed now.
+
+        Intervals that meet (12:00-13:00 after 08:00-12:00) are one opening, not a close.
+        """
+        if not self.is_open(at, calendar):
+            return None
+        local = require_aware(at).astimezone(TZ)
+        ends: list[datetime] = []
+        for offset in range(-1, MAX_DAYS_AHEAD + 1):
+            current = local.date() + timedelta(days=offset)
+            for iv in self.intervals_for(current, calendar):
+                end = iv.end + (DAY_MINUTES if iv.crosses_midnight else 0)
+                ends.append(wall_clock(current, end))
+        for end in sorted(e for e in ends if e > at):
+            if not self.is_open(end, calendar):
+                return end
+        raise ValueError(f"Schemat stänger inte inom {MAX_DAYS_AHEAD} dagar ({self.describe()}).")
+
     def has_hours_on_weekday(self, day: date) -> bool:
         return bool(self.days[DAY_KEYS[day.weekday()]])
+
+    def has_weekly_hours(self) -> bool:
+        """At least one weekday has an interval; otherwise the unit would never open."""
+        return any(self.days[key] for key in DAY_KEYS)
 
     def describe(self) -> str:
         """Short Swedish summary, e.g. "mån–fre 08:00–16:30"; consecutive equal days grouped."""
@@ -199,6 +280,9 @@ class Schedule:
                     label = f"{label}–{_KEY_LABELS_SV[keys[j]]}"
                 parts.append(f"{label} {text}")
             i = j + 1
+        if self.half_day:
+            half = ", ".join(iv.text() for iv in self.half_day)
+            parts.append(f"{_KEY_LABELS_SV[HALF_DAY_KEY]} {half}")
         return "; ".join(parts) if parts else "stängt"
 
 
@@ -212,13 +296,18 @@ def describe_moment(at: datetime, calendar: SwedishCalendar) -> str:
     return text
 
 
+def describe_when(at: datetime) -> str:
+    """A future instant in Swedish words, e.g. "måndag 28 december kl. 08:00"."""
+    local = require_aware(at, "at").astimezone(TZ)
+    return (
+        f"{WEEKDAY_NAMES_SV[local.weekday()]} {local.day} "
+        f"{MONTH_NAMES_SV[local.month - 1]} kl. {local:%H:%M}"
+    )
+
+
 def describe_opens_at(opens_at: datetime | None) -> str:
     """When a written report will first be read, in words for receipts and notifications:
     "läses tidigast måndag 28 december kl. 08:00", or "läses under dagens kontorstid"."""
     if opens_at is None:
         return "läses under dagens kontorstid"
-    local = require_aware(opens_at, "opens_at").astimezone(TZ)
-    return (
-        f"läses tidigast {WEEKDAY_NAMES_SV[local.weekday()]} {local.day} "
-        f"{MONTH_NAMES_SV[local.month - 1]} kl. {local:%H:%M}"
-    )
+    return f"läses tidigast {describe_when(require_aware(opens_at, 'opens_at'))}"

@@ -63,7 +63,12 @@ class RoutingRequest(BaseModel):
 
 
 class Decision(BaseModel):
-    """One recipient of a report and why; stored with the handover for auditors."""
+    """One recipient of a report and why; stored with the handover for auditors.
+
+    A decision is one step: a written report to a unit (``written``), a phone call to it
+    (``phone_required``), or both. Acute out of office hours the socialjour call is the
+    decision and the written report to the intake unit is the first entry of its ``also``.
+    """
 
     municipality: str
     municipality_name: str
@@ -78,11 +83,16 @@ class Decision(BaseModel):
     rule: str
     explanation: str
     directory_version: str
-    #: When the unit next reads written reports (aware, Stockholm offset); None = open now.
+    #: When this unit next opens after ``at`` (aware, Europe/Stockholm offset): for an intake
+    #: unit or district the time it next reads written reports, for a socialjour the time
+    #: it is next staffed. None = open at ``at``.
     opens_at: datetime | None = None
-    #: The written report goes to this unit (a handover); False = a phone step only.
+    #: The written report goes to this unit (one handover); False = a phone step only
+    #: (a socialjour without an e-mail in the channels file).
     written: bool = True
-    #: Whether the unit's hours behind ``opens_at`` / the phone step are verified facts.
+    #: Whether the hours behind ``opens_at`` and the phone step are a checked fact (the
+    #: ``verified`` flag of the unit's schedule in hours.toml); False for a socialjour whose
+    #: hours are unknown and for offices on unverified default hours.
     hours_verified: bool = True
     also: list[Decision] = Field(default_factory=list)
 
@@ -116,6 +126,7 @@ class Unit(BaseModel):
     ``municipalities`` lists every municipality the unit serves. ``hours`` is the unit's own
     schedule as written in hours.toml, or None when the default applies (offices) or the hours
     are unknown (socialjour: assumed reachable whenever the municipality's office is closed).
+    ``hours_verified`` is the schedule's ``verified`` flag (False when the hours are unknown).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -127,7 +138,7 @@ class Unit(BaseModel):
     municipalities: tuple[str, ...]
     coverage_verified: bool = True
     hours: dict[str, tuple[str, ...]] | None = None
-    hours_verified: bool = True
+    hours_verified: bool = False
     email: str | None = None
     phone: str | None = None
     portal_group: str | None = None

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from routing.channels import EXAMPLE_CHANNELS, Channel, load_channels
 from routing.directory import DATA_DIR, Directory, load_directory
 from routing.errors import UnknownCodeError
-from routing.hours import TZ, SwedishCalendar, require_aware
+from routing.hours import MAX_DAYS_AHEAD, TZ, SwedishCalendar, require_aware, wall_clock
 from routing.models import Decision, District, Municipality, RoutingRequest, Unit
 from routing.rules import decide
 
 CHANNELS_ENV = "OROSFLOW_CHANNELS_FILE"
-_MAX_DAYS_AHEAD = 60
 
 
 class Router:
@@ -127,6 +126,25 @@ class Router:
             return not self.directory.office_default.is_open(at, self.calendar)
         return schedule.is_open(at, self.calendar)
 
+    def next_open(self, unit_id: str, at: datetime) -> datetime | None:
+        """When the unit next opens after ``at`` (aware, Europe/Stockholm); None if open at ``at``.
+
+        For an office this is when it next reads written reports; for a socialjour when it is
+        next staffed. Scans day by day (at most ``MAX_DAYS_AHEAD``) over the unit's schedule,
+        holidays, observed eves and half days. A socialjour with unknown hours is taken as
+        reachable whenever the default office hours are closed, so it "opens" when they close.
+        """
+        unit = self.unit(unit_id)
+        require_aware(at)
+        schedule = self.directory.schedules.get(unit.id)
+        if schedule is None:
+            return self.directory.office_default.next_close(at, self.calendar)
+        return schedule.next_open(at, self.calendar)
+
+    def hours_known(self, unit_id: str) -> bool:
+        """Whether hours.toml or the default office hours give this unit a schedule."""
+        return self.unit(unit_id).id in self.directory.schedules
+
     def schedule_text(self, unit_id: str) -> str:
         """Swedish summary of a unit's hours, for explanations."""
         schedule = self.directory.schedules.get(self.unit(unit_id).id)
@@ -149,13 +167,11 @@ class Router:
         """``at`` (local wall-clock time) on the first working day after ``after``'s local date."""
         local = require_aware(after, "after").astimezone(TZ)
         day = local.date()
-        for _ in range(_MAX_DAYS_AHEAD):
+        for _ in range(MAX_DAYS_AHEAD):
             day += timedelta(days=1)
             if self.is_working_day(unit_id, day):
-                naive = datetime.combine(day, at.replace(tzinfo=None))
-                # Round-trip through UTC so a wall-clock time skipped by DST is normalised.
-                return naive.replace(tzinfo=TZ).astimezone(UTC).astimezone(TZ)
-        raise ValueError(f"Ingen arbetsdag inom {_MAX_DAYS_AHEAD} dagar för enheten {unit_id}.")
+                return wall_clock(day, at.hour * 60 + at.minute)
+        raise ValueError(f"Ingen arbetsdag inom {MAX_DAYS_AHEAD} dagar för enheten {unit_id}.")
 
 
 @lru_cache(maxsize=8)

@@ -1,7 +1,9 @@
 """Routing rules: who receives a child-concern report, and a Swedish explanation of why.
 
 Each rule has a stable id (stored with the handover, so auditors can find the rule later)
-and renders its explanation with the actual municipality and unit names. Order of rules:
+and renders its explanation with the actual municipality and unit names. The routine behind
+the time rules (domain.md 3.4, 10.5): written reports are read only in office hours, and
+socialjours take phone calls about acute matters, not written reports. Order of rules:
 
 1. Which municipality is responsible (first that applies):
    ``R-UNACCOMPANIED-ASSIGNED`` (unaccompanied minor with a known anvisningskommun),
@@ -9,38 +11,53 @@ and renders its explanation with the actual municipality and unit names. Order o
    municipality, any of the 290, also across county borders), ``R-STAYING-FALLBACK``
    (residence unknown: where the child is staying), ``R-CLINIC-FALLBACK`` (else the clinic's
    municipality). With protected identity the stated municipality is used under
-   ``R-PROTECTED-IDENTITY``.
+   ``R-PROTECTED-IDENTITY``, and every recipient requires a phone contact.
 2. Which unit in it: the intake unit; for Stockholm city (0180) the district administration
    (``R-STOCKHOLM-DISTRICT``). Unknown district (``R-STOCKHOLM-DISTRICT-UNKNOWN``): the city's
    city-wide intake (the e-service that forwards to the right district), phone required — a
-   guessed district risks the wrong receiver and a late protection assessment, and the
-   socialjour is for out-of-hours and acute matters only. With protected identity the district
-   is never used nor named; the city-wide intake receives the report.
-3. When: outside the unit's office hours (weekends, public holidays, observed eves)
-   ``R-OUT-OF-HOURS`` sends it to the municipality's socialjour, phone required. Acute in
-   office hours: ``R-ACUTE-PHONE``, the intake unit by phone first with the number, written
-   report after. (The socialjour is not chosen for acute reports in office hours: the known
-   jours open only in the afternoon, e.g. Västerås 16:30, Södertälje 16:00.)
-4. Further recipients (``Decision.also``): ``R-ACUTE-STAYING`` (acute, and the child stays
-   in another municipality: it carries the acute responsibility) and ``R-PLACED-BY`` (the
-   placing municipality keeps responsibility). Each gets the same time-of-day treatment.
+   guessed district risks the wrong receiver and a late protection assessment. With
+   protected identity the district is never used nor named; the city-wide intake receives it.
+3. When and how (the unit of step 2 is the "office"):
+   - Not acute, at any hour: the office's written channel. In office hours ``opens_at`` is
+     None; outside them ``R-WRITTEN-NEXT-OPENING`` sets ``opens_at`` to the office's next
+     opening (weekends, public holidays, observed eves and half days counted). No phone call
+     is added by the time of day; steps 1–2 may still require one.
+   - Acute in office hours: ``R-ACUTE-PHONE``, the office by phone first (its number), the
+     written report to the same unit (``written``, ``opens_at`` None).
+   - Acute out of office hours: ``R-OUT-OF-HOURS``, the municipality's socialjour by phone.
+     Its ``written`` is True only when its channel has an e-mail. When the jour's own hours
+     (hours.toml) say it is closed, ``R-SOCIALJOUR-CLOSED-112``: the phone is "112" and the
+     counselor asks SOS Alarm for the socialjour; ``opens_at`` is the jour's next opening.
+     A jour with unknown hours is assumed reachable whenever the offices are closed, gets
+     its own number and ``hours_verified`` False. The written report goes to the office as
+     a separate decision, the first entry of the jour decision's ``also``, with rule
+     ``R-WRITTEN-NEXT-OPENING`` and ``opens_at`` = the office's next opening.
+4. Further recipients: ``R-ACUTE-STAYING`` (acute, and the child stays in another
+   municipality: it carries the acute responsibility) and ``R-PLACED-BY`` (the placing
+   municipality keeps responsibility). Each gets steps 2–3 on its own; acute out of hours its
+   socialjour call carries its own written copy in its own ``also`` (nested, not flattened).
 
-The primary decision's ``rule`` is the rule that settled its unit, by precedence
+A decision's ``rule`` is the rule that settled how this unit is reached, by precedence
 OUT-OF-HOURS > ACUTE-PHONE > PROTECTED-IDENTITY > STOCKHOLM-DISTRICT(-UNKNOWN) > step 1;
-an extra recipient's ``rule`` is the rule that added it. Every applied rule id is listed at
-the end of the explanation. Explanations never contain an address, and never the district
-when the identity is protected.
+a further recipient's ``rule`` is the rule that added it (ACUTE-STAYING, PLACED-BY), and the
+written copy beside a socialjour call has ``R-WRITTEN-NEXT-OPENING``. On a non-acute report
+``R-WRITTEN-NEXT-OPENING`` only sets ``opens_at``, so it is listed in the explanation but is
+not the ``rule``: the unit and rule of a non-acute report do not depend on the hour.
+``R-SOCIALJOUR-CLOSED-112`` is likewise listed, never the ``rule``. Every applied rule id is
+listed at the end of the explanation. Explanations never contain an address, and never the
+district when the identity is protected.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from routing.directory import STOCKHOLM_CITY
 from routing.errors import UnknownCodeError
-from routing.hours import describe_moment, require_aware
-from routing.models import Decision, District, RoutingRequest
+from routing.hours import describe_moment, describe_opens_at, describe_when, require_aware
+from routing.models import Decision, District, RoutingRequest, Unit
 
 if TYPE_CHECKING:
     from routing.router import Router
@@ -62,9 +79,16 @@ RULES: dict[str, str] = {
     "kommun kuratorn anger tar emot anmälan, telefonkontakt krävs.",
     "R-ACUTE-STAYING": "Akut ärende: vistelsekommunen får också anmälan när den är en annan.",
     "R-PLACED-BY": "Placerat barn: den placerande kommunen får också anmälan.",
-    "R-OUT-OF-HOURS": "Utanför kontorstid (kvällar, helger, helgdagar, lediga aftnar): "
-    "kommunens socialjour, telefonkontakt krävs.",
-    "R-ACUTE-PHONE": "Akut ärende: ring först (numret anges), skriftlig anmälan följer.",
+    "R-OUT-OF-HOURS": "Akut ärende utanför kontorstid (kvällar, nätter, helger, helgdagar, "
+    "lediga aftnar): ring kommunens socialjour; den skriftliga anmälan går till mottagningen "
+    "och läses när den öppnar.",
+    "R-ACUTE-PHONE": "Akut ärende under kontorstid: ring mottagningen först (numret anges); "
+    "den skriftliga anmälan följer till samma enhet.",
+    "R-WRITTEN-NEXT-OPENING": "Skriftliga anmälningar läses bara under kontorstid: anmälan går "
+    "till mottagningen eller stadsdelsförvaltningen och läses tidigast när den öppnar nästa "
+    "gång (opens_at). Socialjouren tar akuta ärenden per telefon, inte skriftliga anmälningar.",
+    "R-SOCIALJOUR-CLOSED-112": "Socialjouren har stängt enligt sina öppettider: ring 112 och "
+    "begär socialjouren via SOS Alarm.",
 }
 
 _PRECEDENCE = (
@@ -244,85 +268,47 @@ def _choose_office(
     )
 
 
-def _deliver(router: Router, req: RoutingRequest, rec: _Recipient) -> Decision:
-    """Step 3: office unit in office hours, else the socialjour; acute means phone first."""
-    acute = req.urgency == "acute"
-    steps = list(rec.steps)
-    phone_required = rec.phone_required
-    office = router.unit(rec.office_unit)
-    if router.is_open(office.id, req.at):
-        chosen = office
-        if acute:
-            phone_required = True
-    else:
-        chosen = router.socialjour_for(rec.code)
-        phone_required = True
-        schedule = router.schedule_text(office.id)
-        steps.append(
-            (
-                "R-OUT-OF-HOURS",
-                f"Anmälan görs {describe_moment(req.at, router.calendar)}, utanför kontorstiden "
-                f"för {office.name} ({schedule}). Skriftliga anmälningar läses bara under "
-                f"kontorstid, så mottagare är {chosen.name}.",
-            )
-        )
-        if not router.socialjour_verified(rec.code):
-            steps.append(
-                (
-                    None,
-                    f"Vilken socialjour som täcker {_m(router, rec.code)} är inte verifierat i "
-                    "katalogen; kontrollera på kommunens webbplats.",
-                )
-            )
-        if chosen.hours is not None and not router.is_open(chosen.id, req.at):
-            steps.append(
-                (
-                    None,
-                    f"Enligt katalogen är {chosen.name} inte bemannad vid denna tid "
-                    f"({router.schedule_text(chosen.id)}); ring 112 och be att få kontakt med "
-                    "socialjouren.",
-                )
-            )
-    channel = router.channel(chosen.id)
-    phone = channel.phone if channel else None
-    phone_text = (
-        f" på {phone}"
-        if phone
-        else " (telefonnummer saknas i kanalfilen; ta reda på numret via kommunens webbplats)"
-    )
-    if acute:
-        steps.append(
-            (
-                "R-ACUTE-PHONE",
-                f"Akut ärende: ring först {chosen.name}{phone_text}; den skriftliga anmälan "
-                "skickas efteråt. Vid fara för liv eller hälsa: ring 112 först.",
-            )
-        )
-    elif phone_required:
-        steps.append(
-            (
-                None,
-                f"Telefonkontakt krävs: ring {chosen.name}{phone_text} och dokumentera samtalet.",
-            )
-        )
-    if channel is None or not channel.usable:
-        steps.append((None, f"Ingen kontaktkanal är konfigurerad för {chosen.name}."))
-    elif not channel.verified:
-        steps.append((None, "Kontaktuppgifterna är inte verifierade."))
+def _phone_text(phone: str | None) -> str:
+    if phone:
+        return f" på {phone}"
+    return " (telefonnummer saknas i kanalfilen; ta reda på numret via kommunens webbplats)"
 
-    applied = [rule for rule, _ in steps if rule is not None]
-    if rec.fixed_rule is not None:
-        rule = rec.fixed_rule
-    else:
+
+def _channel_notes(router: Router, unit: Unit) -> list[tuple[str | None, str]]:
+    channel = router.channel(unit.id)
+    if channel is None or not channel.usable:
+        return [(None, f"Ingen kontaktkanal är konfigurerad för {unit.name}.")]
+    if not channel.verified:
+        return [(None, "Kontaktuppgifterna är inte verifierade.")]
+    return []
+
+
+def _decision(
+    router: Router,
+    rec: _Recipient,
+    unit: Unit,
+    steps: list[tuple[str | None, str]],
+    *,
+    rule: str | None,
+    phone_required: bool,
+    phone: str | None,
+    written: bool,
+    opens_at: datetime | None,
+) -> Decision:
+    """Assemble one decision; ``rule`` None means "by precedence over the applied rules"."""
+    steps = steps + _channel_notes(router, unit)
+    applied = [r for r, _ in steps if r is not None]
+    if rule is None:
         rule = next((r for r in _PRECEDENCE if r in applied), applied[0])
     ids = list(dict.fromkeys(applied))
     explanation = " ".join(text for _, text in steps) + f" Tillämpade regler: {', '.join(ids)}."
+    channel = router.channel(unit.id)
     return Decision(
         municipality=rec.code,
         municipality_name=router.municipality_name(rec.code),
-        unit_kind=chosen.kind,
-        unit_id=chosen.id,
-        unit_name=chosen.name,
+        unit_kind=unit.kind,
+        unit_id=unit.id,
+        unit_name=unit.name,
         phone_required=phone_required,
         phone=phone,
         email=channel.email if channel else None,
@@ -331,7 +317,190 @@ def _deliver(router: Router, req: RoutingRequest, rec: _Recipient) -> Decision:
         rule=rule,
         explanation=explanation,
         directory_version=router.directory_version,
+        opens_at=opens_at,
+        written=written,
+        hours_verified=unit.hours_verified,
     )
+
+
+def _closed_note(router: Router, req: RoutingRequest, office: Unit) -> str:
+    return (
+        f"Anmälan görs {describe_moment(req.at, router.calendar)}, utanför kontorstiden för "
+        f"{office.name} ({router.schedule_text(office.id)})."
+    )
+
+
+def _unverified_hours_note(office: Unit) -> tuple[None, str]:
+    """opens_at rests on hours nobody has checked; say so rather than sound certain."""
+    default = " (standardtider)" if office.hours is None else ""
+    return (
+        None,
+        f"Öppettiderna för {office.name} är inte verifierade{default}; tidpunkten är en "
+        "uppskattning.",
+    )
+
+
+def _office_decision(
+    router: Router, req: RoutingRequest, rec: _Recipient, copy_of_call: bool
+) -> Decision:
+    """The written report to the office (intake or district), with phone first when acute.
+
+    ``copy_of_call``: the written report beside a socialjour call (acute, out of hours).
+    """
+    office = router.unit(rec.office_unit)
+    opens_at = router.next_open(office.id, req.at)
+    acute_phone = req.urgency == "acute" and opens_at is None
+    phone_required = rec.phone_required or acute_phone
+    channel = router.channel(office.id)
+    phone = channel.phone if channel else None
+    steps = list(rec.steps)
+    if opens_at is None:
+        if acute_phone:
+            steps.append(
+                (
+                    "R-ACUTE-PHONE",
+                    f"Akut ärende under kontorstid: ring först {office.name}"
+                    f"{_phone_text(phone)}; den skriftliga anmälan skickas efteråt till samma "
+                    f"enhet och {describe_opens_at(None)}. Vid fara för liv eller hälsa: "
+                    "ring 112 först.",
+                )
+            )
+        else:
+            steps.append(
+                (None, f"Den skriftliga anmälan till {office.name} {describe_opens_at(None)}.")
+            )
+    else:
+        when = describe_opens_at(opens_at)
+        if copy_of_call:
+            text = (
+                f"Den skriftliga anmälan går till {office.name}, som har stängt nu "
+                f"({router.schedule_text(office.id)}); den {when}. Det akuta ärendet tas per "
+                "telefon av socialjouren."
+            )
+        else:
+            text = (
+                f"{_closed_note(router, req, office)} Skriftliga anmälningar läses bara under "
+                f"kontorstid, och socialjouren tar inte emot skriftliga anmälningar: anmälan "
+                f"går till {office.name} och {when}. Blir ärendet akut: ring socialjouren, "
+                "eller 112 vid fara för liv eller hälsa."
+            )
+        steps.append(("R-WRITTEN-NEXT-OPENING", text))
+        if not office.hours_verified:
+            steps.append(_unverified_hours_note(office))
+    if phone_required and not acute_phone:
+        later = f" när enheten öppnar ({describe_when(opens_at)})" if opens_at else ""
+        steps.append(
+            (
+                None,
+                f"Telefonkontakt krävs: ring {office.name}{_phone_text(phone)}{later} och "
+                "dokumentera samtalet.",
+            )
+        )
+    return _decision(
+        router,
+        rec,
+        office,
+        steps,
+        rule="R-WRITTEN-NEXT-OPENING" if copy_of_call else rec.fixed_rule,
+        phone_required=phone_required,
+        phone=phone,
+        written=True,
+        opens_at=opens_at,
+    )
+
+
+def _socialjour_decision(router: Router, req: RoutingRequest, rec: _Recipient) -> Decision:
+    """Acute out of office hours: the socialjour by phone (or 112 when it is closed)."""
+    office = router.unit(rec.office_unit)
+    office_opens = router.next_open(office.id, req.at)
+    jour = router.socialjour_for(rec.code)
+    channel = router.channel(jour.id)
+    written = bool(channel and channel.email)
+    opens_at = router.next_open(jour.id, req.at)
+    known = router.hours_known(jour.id)
+    closed = known and opens_at is not None
+    phone = "112" if closed else (channel.phone if channel else None)
+    steps = list(rec.steps)
+    steps.append(
+        (
+            "R-OUT-OF-HOURS",
+            f"Akut ärende. {_closed_note(router, req, office)} Socialjouren tar akuta ärenden "
+            f"per telefon, så samtalet går till {jour.name}. Den skriftliga anmälan går till "
+            f"{office.name} och {describe_opens_at(office_opens)}.",
+        )
+    )
+    if not router.socialjour_verified(rec.code):
+        steps.append(
+            (
+                None,
+                f"Vilken socialjour som täcker {_m(router, rec.code)} är inte verifierat i "
+                "katalogen; kontrollera på kommunens webbplats.",
+            )
+        )
+    if not known:
+        steps.append(
+            (
+                None,
+                f"Öppettiderna för {jour.name} är inte verifierade (saknas i katalogen); "
+                "jouren antas nåbar när kontoren har stängt. Svarar ingen: ring 112 och "
+                "begär socialjouren via SOS Alarm.",
+            )
+        )
+    elif closed:
+        assert opens_at is not None
+        steps.append(
+            (
+                "R-SOCIALJOUR-CLOSED-112",
+                f"Enligt katalogen har {jour.name} stängt nu ({router.schedule_text(jour.id)}): "
+                "ring 112 och begär socialjouren via SOS Alarm. Jouren öppnar igen "
+                f"{describe_when(opens_at)}.",
+            )
+        )
+    else:
+        steps.append((None, f"{jour.name} har öppet nu ({router.schedule_text(jour.id)})."))
+    if not closed:
+        steps.append(
+            (
+                None,
+                f"Ring {jour.name}{_phone_text(phone)} nu och dokumentera samtalet. Vid fara "
+                "för liv eller hälsa: ring 112 först.",
+            )
+        )
+    if known and not jour.hours_verified:
+        steps.append((None, f"Öppettiderna för {jour.name} är inte verifierade."))
+    if written:
+        later = f"; den {describe_opens_at(opens_at)}" if opens_at else ""
+        steps.append(
+            (
+                None,
+                f"{jour.name} har en skriftlig kanal (e-post i kanalfilen) och får också den "
+                f"skriftliga anmälan{later}.",
+            )
+        )
+    else:
+        steps.append(
+            (None, f"{jour.name} har ingen skriftlig kanal: dit går bara telefonsamtalet.")
+        )
+    return _decision(
+        router,
+        rec,
+        jour,
+        steps,
+        rule=rec.fixed_rule,
+        phone_required=True,
+        phone=phone,
+        written=written,
+        opens_at=opens_at,
+    )
+
+
+def _deliver(router: Router, req: RoutingRequest, rec: _Recipient) -> Decision:
+    """Step 3: written to the office at any hour; acute is a phone call first (see module doc)."""
+    if req.urgency == "acute" and not router.is_open(rec.office_unit, req.at):
+        call = _socialjour_decision(router, req, rec)
+        call.also = [_office_decision(router, req, rec, copy_of_call=True)]
+        return call
+    return _office_decision(router, req, rec, copy_of_call=False)
 
 
 def _extras(router: Router, req: RoutingRequest, primary: str) -> list[_Recipient]:
@@ -368,11 +537,9 @@ def decide(router: Router, req: RoutingRequest) -> Decision:
         _protected_note(primary)
     _choose_office(router, req, primary, district)
     decision = _deliver(router, req, primary)
-    also: list[Decision] = []
     for extra in _extras(router, req, primary.code):
         if req.protected_identity:
             _protected_note(extra)
         _choose_office(router, req, extra, None)
-        also.append(_deliver(router, req, extra))
-    decision.also = also
+        decision.also.append(_deliver(router, req, extra))
     return decision

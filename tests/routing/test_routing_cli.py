@@ -27,6 +27,9 @@ DECISION_KEYS = {
     "rule",
     "explanation",
     "directory_version",
+    "opens_at",
+    "written",
+    "hours_verified",
     "also",
 }
 
@@ -61,8 +64,61 @@ def test_valid_input_prints_decision() -> None:
         "R-OUT-OF-HOURS",
     )
     assert data["phone_required"] is True
-    assert [a["municipality"] for a in data["also"]] == ["1980"]
-    assert DECISION_KEYS <= set(data["also"][0])
+    # Julafton 10:00, acute: the city's socialjour by phone (hours unknown: reachable), the
+    # written report to the district for 28 December, and the placing municipality's jour.
+    assert data["opens_at"] is None
+    assert [(a["municipality"], a["unit_id"], a["rule"]) for a in data["also"]] == [
+        ("0180", "sdf-sodermalm", "R-WRITTEN-NEXT-OPENING"),
+        ("1980", "sj-vasteras", "R-PLACED-BY"),
+    ]
+    assert data["also"][0]["opens_at"] == "2026-12-28T08:00:00+01:00"
+    # Västerås' jour opens 15:00 on holidays and eves: closed at 10:00, so 112.
+    assert (data["also"][1]["phone"], data["also"][1]["opens_at"]) == (
+        "112",
+        "2026-12-24T15:00:00+01:00",
+    )
+    assert data["also"][1]["also"][0]["opens_at"] == "2026-12-28T08:00:00+01:00"
+    for decision in (data["also"][0], data["also"][1], data["also"][1]["also"][0]):
+        assert DECISION_KEYS <= set(decision)
+
+
+@pytest.mark.parametrize(
+    ("payload", "top", "also"),
+    [
+        (
+            {"municipality": "0114", "at": "2026-11-24T10:00:00+01:00"},
+            None,
+            [],
+        ),
+        (
+            {"municipality": "0114", "placed_by": "1980", "at": "2026-11-24T17:30:00+01:00"},
+            "2026-11-25T08:00:00+01:00",
+            ["2026-11-25T08:00:00+01:00"],
+        ),
+        (
+            {"municipality": "0114", "placed_by": "1980", "at": "2026-11-24T10:00:00+01:00"},
+            None,
+            [None],
+        ),
+        (
+            {"municipality": "1980", "urgency": "acute", "at": "2026-11-24T02:00:00+01:00"},
+            "2026-11-24T16:30:00+01:00",
+            ["2026-11-24T08:00:00+01:00"],
+        ),
+    ],
+)
+def test_opens_at_is_printed_on_every_decision(
+    payload: dict[str, str], top: str | None, also: list[str | None]
+) -> None:
+    """opens_at is always a key, null when the unit is open, at the top and in ``also``."""
+    code, data = run(json.dumps({"clinic_municipality": "0180", **payload}))
+    assert code == 0
+    assert "opens_at" in data and data["opens_at"] == top
+    assert [a["opens_at"] for a in data["also"]] == also
+    for decision in [data, *data["also"]]:
+        assert {"opens_at", "written", "hours_verified"} <= set(decision)
+        assert isinstance(decision["written"], bool)
+        assert isinstance(decision["hours_verified"], bool)
 
 
 def test_file_argument_and_default_time(tmp_path: Path) -> None:
@@ -145,8 +201,21 @@ def test_help_documents_optional_keys() -> None:
         "assigned_municipality",
         "arrival_municipality",
         "at",
+        "opens_at",
+        "written",
+        "hours_verified",
     ):
         assert key in text
+    assert "läses tidigast" in text
+
+
+def test_module_docstring_documents_opens_at() -> None:
+    """The English help (module docstring) names the output fields too."""
+    import routing.cli
+
+    doc = routing.cli.__doc__ or ""
+    for key in ("opens_at", "written", "hours_verified", "also"):
+        assert key in doc
 
 
 def test_module_entry_point() -> None:

@@ -69,66 +69,99 @@ EVES = [
 ]
 
 
+def _last_sunday(year: int, month: int) -> date:
+    day = date(year, month, 31)
+    return day - timedelta(days=(day.weekday() + 1) % 7)
+
+
+def _next_working_day_0800(day: date) -> str:
+    """Expected opening from this test's own calendar (not the router's): 08:00 local.
+
+    Summer time (EU rule): from the last Sunday of March to the last Sunday of October.
+    """
+    off = {d for d, _ in ALL_HOLIDAYS} | {e for e, _, _ in EVES}
+    day += timedelta(days=1)
+    while day.weekday() >= 5 or day in off:
+        day += timedelta(days=1)
+    summer = _last_sunday(day.year, 3) <= day < _last_sunday(day.year, 10)
+    return f"{day.isoformat()}T08:00:00{'+02:00' if summer else '+01:00'}"
+
+
 @pytest.mark.parametrize(
-    ("at", "kind"),
+    ("at", "opens_at"),
     [
-        (local(2026, 11, 24, 7, 59), "socialjour"),
-        (local(2026, 11, 24, 8, 0), "intake"),
-        (local(2026, 11, 24, 12, 0), "intake"),
-        (local(2026, 11, 24, 16, 29), "intake"),
-        (local(2026, 11, 24, 16, 30), "socialjour"),
-        (local(2026, 11, 24, 16, 31), "socialjour"),
-        (local(2026, 11, 24, 23, 59), "socialjour"),
+        (local(2026, 11, 24, 7, 59), "2026-11-24T08:00:00+01:00"),
+        (local(2026, 11, 24, 8, 0), None),
+        (local(2026, 11, 24, 12, 0), None),
+        (local(2026, 11, 24, 16, 29), None),
+        (local(2026, 11, 24, 16, 30), "2026-11-25T08:00:00+01:00"),
+        (local(2026, 11, 24, 16, 31), "2026-11-25T08:00:00+01:00"),
+        (local(2026, 11, 24, 23, 59), "2026-11-25T08:00:00+01:00"),
     ],
-    ids=lambda v: v.strftime("%H:%M") if isinstance(v, datetime) else v,
+    ids=lambda v: v.strftime("%H:%M") if isinstance(v, datetime) else str(v),
 )
 def test_weekday_office_hours_boundary(
-    route: Callable[..., Decision], at: datetime, kind: str
+    route: Callable[..., Decision], at: datetime, opens_at: str | None
 ) -> None:
+    """Not acute: the intake unit at every hour; the boundary only moves opens_at."""
     d = route(municipality=MUN, at=at)
-    assert d.unit_kind == kind
-    if kind == "socialjour":
-        assert d.unit_id == "sj-0114"
-        assert d.rule == "R-OUT-OF-HOURS"
-        assert d.phone_required
-        assert "utanför kontorstiden" in d.explanation
-    else:
-        assert d.unit_id == "intake-0114"
-        assert d.rule == "R-RESIDENCE"
-        assert not d.phone_required
+    assert (d.unit_kind, d.unit_id, d.rule) == ("intake", "intake-0114", "R-RESIDENCE")
+    assert (d.phone_required, d.written) == (False, True)
+    assert (d.opens_at.isoformat() if d.opens_at else None) == opens_at
+    assert ("utanför kontorstiden" in d.explanation) is (opens_at is not None)
+    acute = route(municipality=MUN, at=at, urgency="acute")
+    assert acute.unit_kind == ("intake" if opens_at is None else "socialjour")
+    assert acute.rule == ("R-ACUTE-PHONE" if opens_at is None else "R-OUT-OF-HOURS")
 
 
 @pytest.mark.parametrize(
-    ("at", "kind"),
+    ("at", "opens_at"),
     [
-        (local(2026, 11, 27, 16, 29), "intake"),  # Friday
-        (local(2026, 11, 27, 16, 31), "socialjour"),
-        (local(2026, 11, 27, 22, 0), "socialjour"),
-        (local(2026, 11, 28, 3, 0), "socialjour"),  # Saturday
-        (local(2026, 11, 28, 12, 0), "socialjour"),
-        (local(2026, 11, 29, 12, 0), "socialjour"),  # Sunday
-        (local(2026, 11, 29, 23, 59), "socialjour"),
-        (local(2026, 11, 30, 7, 59), "socialjour"),  # Monday
-        (local(2026, 11, 30, 8, 0), "intake"),
+        (local(2026, 11, 27, 16, 29), None),  # Friday
+        (local(2026, 11, 27, 16, 31), "2026-11-30T08:00:00+01:00"),
+        (local(2026, 11, 27, 22, 0), "2026-11-30T08:00:00+01:00"),
+        (local(2026, 11, 28, 3, 0), "2026-11-30T08:00:00+01:00"),  # Saturday
+        (local(2026, 11, 28, 12, 0), "2026-11-30T08:00:00+01:00"),
+        (local(2026, 11, 29, 12, 0), "2026-11-30T08:00:00+01:00"),  # Sunday
+        (local(2026, 11, 29, 23, 59), "2026-11-30T08:00:00+01:00"),
+        (local(2026, 11, 30, 7, 59), "2026-11-30T08:00:00+01:00"),  # Monday
+        (local(2026, 11, 30, 8, 0), None),
     ],
-    ids=lambda v: v.strftime("%a-%H:%M") if isinstance(v, datetime) else v,
+    ids=lambda v: v.strftime("%a-%H:%M") if isinstance(v, datetime) else str(v),
 )
 def test_friday_evening_to_monday_morning(
-    route: Callable[..., Decision], at: datetime, kind: str
+    route: Callable[..., Decision], at: datetime, opens_at: str | None
 ) -> None:
-    assert route(municipality=MUN, at=at).unit_kind == kind
+    d = route(municipality=MUN, at=at)
+    assert (d.unit_id, d.written, d.phone_required) == ("intake-0114", True, False)
+    assert (d.opens_at.isoformat() if d.opens_at else None) == opens_at
 
 
 @pytest.mark.parametrize(("day", "name"), ALL_HOLIDAYS, ids=[str(d) for d, _ in ALL_HOLIDAYS])
-def test_each_public_holiday_goes_to_socialjour(
+def test_each_public_holiday_waits_for_the_next_working_day(
     route: Callable[..., Decision], router: Router, day: date, name: str
 ) -> None:
-    d = route(municipality=MUN, at=datetime.combine(day, time(10, 0), TZ))
-    assert (d.unit_kind, d.rule, d.phone_required) == ("socialjour", "R-OUT-OF-HOURS", True)
+    at = datetime.combine(day, time(10, 0), TZ)
+    d = route(municipality=MUN, at=at)
+    assert (d.unit_id, d.rule, d.phone_required, d.written) == (
+        "intake-0114",
+        "R-RESIDENCE",
+        False,
+        True,
+    )
+    assert d.opens_at is not None
+    assert d.opens_at.isoformat() == _next_working_day_0800(day)
+    assert "R-WRITTEN-NEXT-OPENING" in d.explanation
     assert not router.is_working_day("intake-0114", day)
     if day.weekday() < 5:
         # A holiday on a weekday is named, so the counselor sees why the office is closed.
         assert name in d.explanation
+    acute = route(municipality=MUN, at=at, urgency="acute")
+    assert (acute.unit_kind, acute.rule, acute.phone_required) == (
+        "socialjour",
+        "R-OUT-OF-HOURS",
+        True,
+    )
 
 
 @pytest.mark.parametrize("year", sorted(PUBLIC_HOLIDAYS))
@@ -156,13 +189,15 @@ def test_observed_eves_are_days_off(
     route: Callable[..., Decision], router: Router, eve: date, name: str, before: date
 ) -> None:
     d = route(municipality=MUN, at=datetime.combine(eve, time(10, 0), TZ))
-    assert d.unit_kind == "socialjour" and d.rule == "R-OUT-OF-HOURS"
+    assert d.unit_id == "intake-0114" and d.opens_at is not None
+    assert d.opens_at.isoformat() == _next_working_day_0800(eve)
     assert name.lower() in d.explanation
     assert not router.is_working_day("intake-0114", eve)
-    # The working day before is an ordinary office day.
-    assert route(municipality=MUN, at=datetime.combine(before, time(10, 0), TZ)).unit_kind == (
-        "intake"
-    )
+    acute = route(municipality=MUN, at=datetime.combine(eve, time(10, 0), TZ), urgency="acute")
+    assert acute.unit_kind == "socialjour" and acute.rule == "R-OUT-OF-HOURS"
+    # The working day before is an ordinary office day (no half days in the shipped data).
+    before_d = route(municipality=MUN, at=datetime.combine(before, time(15, 0), TZ))
+    assert (before_d.unit_kind, before_d.opens_at) == ("intake", None)
     assert router.is_working_day("intake-0114", before)
 
 
@@ -250,15 +285,19 @@ def test_hours_across_dst_changes(
     ],
     ids=lambda v: v.strftime("%Y%m%dT%H%MZ") if isinstance(v, datetime) else v,
 )
-def test_routing_on_dst_days(route: Callable[..., Decision], at: datetime, kind: str) -> None:
-    assert route(municipality="0181", at=at).unit_kind == kind
+def test_acute_routing_on_dst_days(route: Callable[..., Decision], at: datetime, kind: str) -> None:
+    d = route(municipality="0181", at=at, urgency="acute")
+    assert d.unit_kind == kind
+    if kind == "socialjour":
+        assert [a.unit_id for a in d.also] == ["intake-0181"]
 
 
 def test_socialjour_outside_its_own_hours_says_call_112(route: Callable[..., Decision]) -> None:
     # Tuesday 03:00: Södertälje's jour closed at 01:00; the counselor is told to call 112.
-    d = route(municipality="0181", at=local(2026, 11, 24, 3, 0))
-    assert d.unit_id == "sj-sodertalje"
-    assert "112" in d.explanation and "inte bemannad" in d.explanation
+    d = route(municipality="0181", at=local(2026, 11, 24, 3, 0), urgency="acute")
+    assert (d.unit_id, d.phone) == ("sj-sodertalje", "112")
+    assert "ring 112 och begär socialjouren via SOS Alarm" in d.explanation
+    assert d.opens_at is not None and d.opens_at.isoformat() == "2026-11-24T16:00:00+01:00"
 
 
 def test_unit_schedule_override_is_used(router: Router) -> None:

@@ -153,12 +153,24 @@ def test_router_lists_the_13_districts(router: Router) -> None:
     assert router.resolve_district("Hägersten-Liljeholmen") is None  # merged in 2020
 
 
-def test_stockholm_district_out_of_hours_goes_to_city_socialjour(
+def test_stockholm_district_out_of_hours_is_written_to_the_district(
     route: Callable[..., Decision],
 ) -> None:
     d = route(municipality="0180", district="Bromma", at=EVENING)
+    assert (d.unit_kind, d.unit_id, d.rule) == ("district", "sdf-bromma", "R-STOCKHOLM-DISTRICT")
+    assert (d.phone_required, d.written) == (False, True)
+    assert d.opens_at is not None and d.opens_at.isoformat() == "2026-11-25T08:00:00+01:00"
+
+
+def test_stockholm_district_acute_out_of_hours_calls_city_socialjour(
+    route: Callable[..., Decision],
+) -> None:
+    d = route(municipality="0180", district="Bromma", at=EVENING, urgency="acute")
     assert (d.unit_kind, d.unit_id, d.rule) == ("socialjour", "sj-0180", "R-OUT-OF-HOURS")
     assert d.phone_required
+    assert [(a.unit_id, a.rule, a.written) for a in d.also] == [
+        ("sdf-bromma", "R-WRITTEN-NEXT-OPENING", True)
+    ]
 
 
 def test_unknown_stockholm_district_goes_to_city_intake_with_phone(
@@ -185,10 +197,17 @@ def test_stockholm_and_vastmanland_have_intake_and_socialjour(router: Router, co
     assert day.unit_kind == "intake"
     assert day.unit_id == f"intake-{code}"
     night = router.route(RoutingRequest(municipality=code, clinic_municipality=code, at=EVENING))
-    assert night.unit_kind == "socialjour"
-    assert night.unit_id == SHARED_SOCIALJOUR.get(code, f"sj-{code}")
-    assert night.phone_required
-    assert router.socialjour_for(code).id == night.unit_id
+    assert (night.unit_kind, night.unit_id) == ("intake", f"intake-{code}")
+    assert night.written and night.opens_at is not None
+    assert night.opens_at.isoformat() == "2026-11-25T08:00:00+01:00"
+    acute = router.route(
+        RoutingRequest(municipality=code, clinic_municipality=code, at=EVENING, urgency="acute")
+    )
+    assert acute.unit_kind == "socialjour"
+    assert acute.unit_id == SHARED_SOCIALJOUR.get(code, f"sj-{code}")
+    assert acute.phone_required
+    assert acute.also[0].unit_id == night.unit_id
+    assert router.socialjour_for(code).id == acute.unit_id
     assert code in router.socialjour_for(code).municipalities
 
 
@@ -215,7 +234,9 @@ def test_acute_in_office_hours_is_phone_first_with_number(route: Callable[..., D
 def test_acute_out_of_hours_is_socialjour_by_phone(route: Callable[..., Decision]) -> None:
     d = route(municipality="1980", urgency="acute", at=EVENING)
     assert (d.unit_id, d.rule, d.phone_required) == ("sj-vasteras", "R-OUT-OF-HOURS", True)
-    assert "R-ACUTE-PHONE" in d.explanation
+    # R-ACUTE-PHONE is the office-hours rule; out of hours the jour call is R-OUT-OF-HOURS.
+    assert "R-ACUTE-PHONE" not in d.explanation
+    assert "Vid fara för liv eller hälsa: ring 112 först" in d.explanation
 
 
 @pytest.mark.parametrize(
@@ -250,13 +271,27 @@ def test_extra_recipients(
             assert extra.phone_required
 
 
-def test_placing_municipality_out_of_hours_gets_its_socialjour(
+def test_placing_municipality_out_of_hours_gets_a_written_report(
     route: Callable[..., Decision],
 ) -> None:
     d = route(municipality="0114", placed_by="1980", at=EVENING)
-    assert _ids(d) == ["sj-0114", "sj-vasteras"]
-    assert d.also[0].rule == "R-PLACED-BY"
-    assert "R-OUT-OF-HOURS" in d.also[0].explanation
+    assert _ids(d) == ["intake-0114", "intake-1980"]
+    assert [(x.rule, x.written, x.phone_required) for x in [d, *d.also]] == [
+        ("R-RESIDENCE", True, False),
+        ("R-PLACED-BY", True, False),
+    ]
+    assert all(x.opens_at and x.opens_at.isoformat() == "2026-11-25T08:00:00+01:00" for x in d.also)
+
+
+def test_placing_municipality_acute_out_of_hours_gets_its_socialjour(
+    route: Callable[..., Decision],
+) -> None:
+    d = route(municipality="0114", placed_by="1980", at=EVENING, urgency="acute")
+    assert _ids(d) == ["sj-0114", "intake-0114", "sj-vasteras"]
+    placed = d.also[1]
+    assert placed.rule == "R-PLACED-BY"
+    assert "R-OUT-OF-HOURS" in placed.explanation
+    assert [(a.unit_id, a.rule) for a in placed.also] == [("intake-1980", "R-WRITTEN-NEXT-OPENING")]
 
 
 @pytest.mark.parametrize(
@@ -301,10 +336,18 @@ def test_protected_identity_never_uses_the_district(
     d = route(municipality="0180", district=district, protected_identity=True, at=at)
     assert d.municipality == "0180"
     assert d.unit_kind != "district"
-    assert d.unit_id in {"intake-0180", "sj-0180"}
+    assert d.unit_id == "intake-0180"
     assert d.phone_required
-    assert d.rule == ("R-PROTECTED-IDENTITY" if at == OFFICE else "R-OUT-OF-HOURS")
-    dumped = json.dumps(d.model_dump(mode="json"), ensure_ascii=False)
+    assert d.rule == "R-PROTECTED-IDENTITY"
+    assert (d.opens_at is None) is (at == OFFICE)
+    acute = route(
+        municipality="0180", district=district, protected_identity=True, at=at, urgency="acute"
+    )
+    assert acute.rule == ("R-ACUTE-PHONE" if at == OFFICE else "R-OUT-OF-HOURS")
+    assert all(x.unit_kind != "district" and x.phone_required for x in [acute, *acute.also])
+    dumped = json.dumps(
+        [d.model_dump(mode="json"), acute.model_dump(mode="json")], ensure_ascii=False
+    )
     for name in [*DISTRICTS.values(), *DISTRICTS, district]:
         assert name not in dumped
     assert "skyddade personuppgifter" in d.explanation
