@@ -90,10 +90,6 @@ def birth_date_of(personal_number: str) -> date:
     return date(year, month, day - 60 if day > 60 else day)
 
 
-def is_coordination_number(personal_number: str) -> bool:
-    return int(personal_number[6:8]) > 60
-
-
 class Child(Strict):
     name: Text
     personal_number: str | None = Field(
