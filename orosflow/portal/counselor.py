@@ -85,7 +85,7 @@ def _deny(principal: Principal, reference: str, *, via: str, api: bool = False) 
 
 
 def _when(iso: str | None) -> str:
-    """ISO timestamp from ``orosflow.views.status`` as Stockholm wall-clock text."""
+    """ISO timestamp from ``orosflow.views.counselor`` as Stockholm wall-clock text."""
     return local_text(datetime.fromisoformat(iso)) if iso else "–"
 
 
@@ -402,6 +402,14 @@ class HandoverOut(BaseModel):
     phone_required: bool
     phone: str | None
     notified_at: str | None
+    opens_at: str | None = Field(
+        None,
+        description="When the unit next reads written reports; the deadline counts from then "
+        "(null: the unit was open when the report was routed).",
+    )
+    opens_at_text: str | None = Field(
+        None, description='The same in Swedish words: "läses tidigast måndag 28 december …".'
+    )
     deadline_at: str | None = Field(description="When the unit must have confirmed receipt.")
     overdue: bool
     escalation_step: int

@@ -1,10 +1,14 @@
-"""The counselor's own reports: submitting in their name, the receipt, status, feedback, phone.
+"""The counselor's read model: submitting in their name, the receipt, status, feedback, phone.
 
-One module for the portal pages and the JSON API, so both apply the same ownership rule: a
-report belongs to the counselor whose account e-mail matches its ``reporter_digest`` (the
-address itself stays in the encrypted payload). Functions return ``None`` for a report that
-does not exist or is not the caller's; the caller answers 404 through ``deny_report_access``,
-which audits and logs the attempt.
+One module for the portal pages, the JSON API and the CLI's status command, so all apply the
+same ownership rule: a report belongs to the counselor whose account e-mail matches its
+``reporter_digest`` (the address itself stays in the encrypted payload). Functions return
+``None`` for a report that does not exist or is not the caller's; the caller answers 404
+through ``deny_report_access``, which audits and logs the attempt.
+
+Status is metadata only: the report's state, handovers with deadlines, the phone step and
+feedback, with overdue flags and Swedish warnings; nothing about the child, and not the
+feedback's content (that is read, and logged, with ``lifecycle.read_feedback``).
 """
 
 from __future__ import annotations
@@ -15,18 +19,26 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models.tables import Report
+from models.tables import Feedback, Handover, PhoneContact, Report
+from orosflow.core.clock import utcnow
 from orosflow.core.crypto import load_keyring
 from orosflow.core.db import session_scope
 from orosflow.handover import lifecycle
 from orosflow.handover.content import ReportErased, read_report
-from orosflow.handover.delivery import routing_request_for
-from orosflow.handover.lifecycle import ActionResult, reporter_digest
-from orosflow.handover.submission import CallNow, Receipt, calls_for, submit
+from orosflow.handover.lifecycle import ActionResult, R, local_text, reporter_digest
+from orosflow.handover.routing_call import (
+    CallNow,
+    calls_for,
+    decide,
+    stored_decision,
+    written_decisions,
+)
+from orosflow.handover.submission import Receipt, submit
 from orosflow.handover.validation import FieldError, FormInvalid, validate_form
 from orosflow.identity.accounts import Principal
-from orosflow.views import status
-from routing import get_router
+from orosflow.views.handover_summary import handover_summary, is_overdue, opens_at_text
+from routing import Decision
+from routing.hours import TZ
 
 RECEIPT_PURPOSE = "receipt"
 FEEDBACK_PURPOSE = "counselor-feedback"
@@ -97,14 +109,24 @@ def submit_as(data: Any, principal: Principal) -> Receipt:
 
 
 @dataclass
+class WrittenTo:
+    """A recipient of the written report and when that unit will first read it."""
+
+    unit_name: str
+    opens_at: datetime | None  # None: the unit reads written reports at once
+    opens_text: str | None  # "läses tidigast måndag 28 december kl. 08:00"; None with opens_at
+
+
+@dataclass
 class ReceiptRow:
     """One child's report on the receipt."""
 
     reference: str
     child_index: int
     child_name: str | None  # None when the content has been erased
-    recipient: str | None  # the unit the routing preview chose
+    recipient: str | None  # the unit the written report goes to (first one)
     calls: list[CallNow] = field(default_factory=list)
+    written: list[WrittenTo] = field(default_factory=list)
 
 
 @dataclass
@@ -123,14 +145,27 @@ class ReceiptView:
         return self.acute or any(r.calls for r in self.rows)
 
 
+def _receipt_row(report: Report, child_name: str, decision: Decision) -> ReceiptRow:
+    written = written_decisions(decision)
+    return ReceiptRow(
+        report.reference,
+        report.child_index,
+        child_name,
+        written[0].unit_name if written else decision.unit_name,
+        calls_for(decision),
+        [WrittenTo(d.unit_name, d.opens_at, opens_at_text(d.opens_at)) for d in written],
+    )
+
+
 def receipt_view(sibling_group_id: str, principal: Principal) -> ReceiptView | None:
     """The receipt of one submission (all siblings), or None if it is not the caller's.
 
-    Whom to phone comes from a routing preview at the time of submission, which needs the
-    child's data: each report is read with an audited ``read_report`` (purpose "receipt").
+    Recipients and whom to phone are the routing decision stored at submission, so the receipt
+    says what the flow delivers. Reports stored before decisions were kept are routed again as
+    of their submission time. The child's name needs the content: each report is read with an
+    audited ``read_report`` (purpose "receipt").
     """
     keyring = load_keyring()
-    router = get_router()
     with session_scope() as s:
         reports = list(
             s.exec(
@@ -150,29 +185,168 @@ def receipt_view(sibling_group_id: str, principal: Principal) -> ReceiptView | N
             except ReportErased:
                 rows.append(ReceiptRow(r.reference, r.child_index, None, None))
                 continue
-            request = routing_request_for(content.child, content.form)
-            decision = router.route(request.model_copy(update={"at": r.submitted_at}))
-            rows.append(
-                ReceiptRow(
-                    r.reference,
-                    r.child_index,
-                    content.child.name,
-                    decision.unit_name,
-                    calls_for(decision),
-                )
-            )
+            decision = stored_decision(r) or decide(content.child, content.form, r.submitted_at)
+            rows.append(_receipt_row(r, content.child.name, decision))
         first = reports[0]
         return ReceiptView(sibling_group_id, first.submitted_at, first.urgency, rows)
 
 
-# --- status, feedback, phone contact -----------------------------------------------------------
+# --- status ------------------------------------------------------------------------------------
+
+#: The handover summary's fields the counselor sees (times as ISO text, Stockholm).
+HANDOVER_FIELDS = (
+    "handover_id",
+    "position",
+    "attempt",
+    "unit_id",
+    "unit_name",
+    "unit_kind",
+    "municipality",
+    "status",
+    "status_text",
+    "rule",
+    "phone_required",
+    "phone",
+    "notified_at",
+    "opens_at",
+    "opens_at_text",
+    "deadline_at",
+    "overdue",
+    "escalation_step",
+    "escalated_from",
+    "rerouted_from",
+    "confirmed_at",
+    "confirmed_by",
+    "declined_at",
+    "decline_reason",
+)
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.astimezone(TZ).isoformat() if at else None
+
+
+def _handover_json(s: Session, h: Handover, now: datetime) -> dict[str, Any]:
+    summary = handover_summary(h, overdue=is_overdue(s, h, now))
+    shown = {k: summary[k] for k in HANDOVER_FIELDS}
+    return {k: _iso(v) if isinstance(v, datetime) else v for k, v in shown.items()}
+
+
+def report_status(s: Session, report: Report, now: datetime | None = None) -> dict[str, Any]:
+    """Status of one report inside an open session."""
+    now = now or utcnow()
+    hs = lifecycle.report_handovers(s, report.id)
+    handovers = [_handover_json(s, h, now) for h in hs]
+    confirmed = [h.confirmed_at for h in hs if h.confirmed_at]
+    handed_over_at = min(confirmed) if confirmed else None
+
+    calls = list(
+        s.exec(
+            select(PhoneContact)
+            .where(PhoneContact.report_id == report.id)
+            .order_by(col(PhoneContact.called_at))
+        )
+    )
+    phone_due = lifecycle.phone_due(report)
+    phone_open = report.status not in (R.CLOSED, R.ERASED)
+    phone = {
+        "required": report.urgency == "acute" or any(h.phone_required for h in hs),
+        "due_at": _iso(phone_due),
+        "recorded": [
+            {
+                "unit_id": p.unit_id,
+                "answered_by": p.answered_by,
+                "called_at": _iso(p.called_at),
+                "recorded_by": p.recorded_by,
+            }
+            for p in calls
+        ],
+        "overdue": bool(phone_due and phone_open and not calls and phone_due <= now),
+    }
+
+    fb_rows = list(
+        s.exec(
+            select(Feedback)
+            .where(Feedback.report_id == report.id)
+            .order_by(col(Feedback.recorded_at))
+        )
+    )
+    names = {h.id: h.unit_name for h in hs}
+    fb_due = lifecycle.feedback_due(handed_over_at)
+    feedback = {
+        "due_at": _iso(fb_due),
+        "deadline_verified": lifecycle.feedback_deadline_verified(),
+        "received": [
+            {
+                "unit_id": f.unit_id,
+                "unit_name": names.get(f.handover_id, f.unit_id),
+                "recorded_at": _iso(f.recorded_at),
+            }
+            for f in fb_rows
+        ],
+        "overdue": bool(
+            fb_due and not fb_rows and report.status == R.HANDED_OVER and fb_due <= now
+        ),
+    }
+
+    warnings = [
+        f"{h['unit_name']} har inte bekräftat mottagandet; tidsfristen gick ut "
+        f"{local_text(datetime.fromisoformat(h['deadline_at']))}."
+        for h in handovers
+        if h["overdue"]
+    ]
+    if phone["overdue"]:
+        warnings.append(
+            f"Akut ärende: ingen telefonkontakt är registrerad (skulle ske senast "
+            f"{local_text(phone_due)})."
+        )
+    if feedback["overdue"]:
+        note = "" if feedback["deadline_verified"] else " (tidsfristen är inte verifierad i lag)"
+        warnings.append(
+            f"Återkopplingen är försenad: den skulle ha kommit senast {local_text(fb_due)}{note}."
+        )
+    return {
+        "reference": report.reference,
+        "state": report.status,
+        "state_text": lifecycle.REPORT_LABELS.get(report.status, report.status),
+        "urgency": report.urgency,
+        "submitted_at": _iso(report.submitted_at),
+        "handed_over_at": _iso(handed_over_at),
+        "handovers": handovers,
+        "phone": phone,
+        "feedback": feedback,
+        "overdue": bool(warnings),
+        "warnings": warnings,
+    }
+
+
+def status(reference: str, now: datetime | None = None) -> dict[str, Any]:
+    """Status of the report with this reference (``LifecycleError`` if there is none)."""
+    with session_scope() as s:
+        return report_status(s, lifecycle.report_by_reference(s, reference), now)
+
+
+def reports_by_reporter(reporter_email: str, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The reports made with this reporter e-mail, newest first, each as :func:`status` returns
+    it. Old rows got their ``reporter_digest`` from migration 0006."""
+    digest = lifecycle.reporter_digest(reporter_email)
+    with session_scope() as s:
+        reports = s.exec(
+            select(Report)
+            .where(Report.reporter_digest == digest)
+            .order_by(col(Report.submitted_at).desc())
+        ).all()
+        return [report_status(s, r, now) for r in reports]
+
+
+# --- the counselor's own reports: status, feedback, phone contact ------------------------------
 
 
 def my_reports(principal: Principal, now: datetime | None = None) -> list[dict[str, Any]]:
-    """The counselor's reports, newest first (metadata only; see ``orosflow.views.status``)."""
+    """The counselor's reports, newest first (metadata only, as :func:`report_status`)."""
     if not principal.email:
         return []
-    return status.my_reports(principal.email, now)
+    return reports_by_reporter(principal.email, now)
 
 
 def own_status(
@@ -181,7 +355,7 @@ def own_status(
     """Status of one of the counselor's reports, or None if it is not theirs."""
     with session_scope() as s:
         report = _own(s, reference, principal)
-        return status.report_status(s, report, now) if report is not None else None
+        return report_status(s, report, now) if report is not None else None
 
 
 def owns_reference(reference: str, principal: Principal) -> bool:

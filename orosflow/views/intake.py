@@ -28,9 +28,6 @@ from orosflow.core.db import session_scope
 from orosflow.handover import lifecycle
 from orosflow.handover.content import ReportErased, read_report
 from orosflow.handover.lifecycle import (
-    DECLINE_REASONS,
-    FEEDBACK_OUTCOMES,
-    HANDOVER_LABELS,
     REPORT_LABELS,
     ActionResult,
     H,
@@ -39,6 +36,7 @@ from orosflow.handover.lifecycle import (
     R,
 )
 from orosflow.identity.accounts import Principal
+from orosflow.views.handover_summary import OPEN, handover_summary, is_overdue
 from routing import UnknownCodeError, get_router
 from routing.hours import TZ
 
@@ -48,8 +46,6 @@ CONSULTATION_LABELS: dict[str, str] = {
     "manager": "Chef",
     "anonymous_social_services": "Anonym konsultation med socialtjänsten",
 }
-#: Handover states in which the unit still has to confirm (or decline).
-OPEN = frozenset({H.NOTIFIED, H.ESCALATED})
 #: Which of an officer's handovers of one report is "theirs" for the list and for actions:
 #: open before not yet notified before confirmed before declined/failed, newest attempt first.
 _PICK_ORDER = {H.NOTIFIED: 0, H.ESCALATED: 0, H.CREATED: 1, H.CONFIRMED: 2, H.DECLINED: 3}
@@ -101,6 +97,14 @@ class HandoverInfo(BaseModel):
     phone: str | None
     created_at: datetime
     notified_at: datetime | None
+    opens_at: datetime | None = Field(
+        None,
+        description="When the unit next reads written reports; the deadline counts from then "
+        "(null: the unit was open when the report was routed).",
+    )
+    opens_at_text: str | None = Field(
+        None, description='The same in Swedish words: "läses tidigast måndag 28 december …".'
+    )
     deadline_at: datetime | None = Field(description="Confirm receipt by this time.")
     overdue: bool = Field(description="Open, past its deadline and nobody else has confirmed.")
     escalation_step: int
@@ -191,45 +195,9 @@ def _own(s: Session, principal: Principal, reference: str) -> tuple[Report, list
     return report, hs
 
 
-def _local(at: datetime | None) -> datetime | None:
-    return at.astimezone(TZ) if at else None
-
-
-def _overdue(s: Session, h: Handover, now: datetime) -> bool:
-    return bool(
-        h.status in OPEN
-        and h.deadline_at
-        and h.deadline_at <= now
-        and not lifecycle.obligation_settled(s, h)
-    )
-
-
 def _handover_info(s: Session, h: Handover, now: datetime) -> HandoverInfo:
-    return HandoverInfo(
-        handover_id=h.id,
-        unit_id=h.unit_id,
-        unit_name=h.unit_name,
-        unit_kind=h.unit_kind,
-        municipality=h.municipality,
-        municipality_name=h.municipality_name,
-        attempt=h.attempt,
-        status=h.status,
-        status_text=HANDOVER_LABELS.get(h.status, h.status),
-        rule=h.rule,
-        explanation=h.explanation,
-        phone_required=h.phone_required,
-        phone=h.phone,
-        created_at=h.created_at.astimezone(TZ),
-        notified_at=_local(h.notified_at),
-        deadline_at=_local(h.deadline_at),
-        overdue=_overdue(s, h, now),
-        escalation_step=h.escalation_step,
-        confirmed_at=_local(h.confirmed_at),
-        confirmed_by=h.confirmed_by,
-        declined_at=_local(h.declined_at),
-        decline_reason=h.decline_reason,
-        decline_reason_text=DECLINE_REASONS.get(h.decline_reason or ""),
-    )
+    """The officer's fields of the handover summary, times in Stockholm."""
+    return HandoverInfo.model_validate(handover_summary(h, overdue=is_overdue(s, h, now)))
 
 
 def _item(s: Session, report: Report, h: Handover, now: datetime) -> InboxItem:
@@ -428,14 +396,6 @@ def municipality_name(code: str | None) -> str:
 def today() -> date:
     """Today in Stockholm (the default decision date)."""
     return utcnow().astimezone(TZ).date()
-
-
-def outcome_choices() -> dict[str, str]:
-    return dict(FEEDBACK_OUTCOMES)
-
-
-def decline_choices() -> dict[str, str]:
-    return dict(DECLINE_REASONS)
 
 
 def action_out(result: ActionResult) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import col, select
 
+from models.form import categories as form_categories
 from models.tables import AuditEvent, Handover, Report
 from orosflow.core.clock import set_clock
 from orosflow.core.db import session_scope
@@ -22,6 +23,7 @@ from orosflow.core.smtp_capture import MailCapture
 from orosflow.handover import delivery as handovers
 from orosflow.handover import lifecycle
 from orosflow.views import auditor as audit_view
+from routing.hours import TZ
 
 from factories import SECRET_ADDRESS, SECRET_CONCERN, SECRET_NAME, SECRET_SCHOOL, child
 from portal_support import PASSWORD, api_headers, csrf_of, hand_over, login, submit_example
@@ -218,7 +220,7 @@ async def test_auditor_pages_exports_and_api_never_show_the_childs_data(
 
 
 def _at(local_iso: str) -> datetime:
-    return datetime.fromisoformat(local_iso).replace(tzinfo=audit_view.TZ).astimezone(UTC)
+    return datetime.fromisoformat(local_iso).replace(tzinfo=TZ).astimezone(UTC)
 
 
 async def _populate(clock: dict[str, datetime]) -> dict[str, str]:
@@ -411,7 +413,7 @@ async def test_statistics_count_and_time_confirmations(
         "0182 Nacka": ["2"],
         "Ingen mottagare ännu": ["1"],
     }
-    categories = {c.id: c.label for c in audit_view.form_categories().values()}
+    categories = {c.id: c.label for c in form_categories().values()}
     assert _table(html, "per-category") == {
         categories["neglect"]: ["3"],  # sod1, sod2, acute (december's categories are unknown)
         categories["school_absence"]: ["2"],

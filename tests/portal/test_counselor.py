@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -21,7 +21,8 @@ from orosflow.core.db import session_scope
 from orosflow.handover import lifecycle
 from orosflow.handover.content import read_report
 from orosflow.identity import accounts
-from routing import get_router
+from routing import Decision, RoutingRequest, get_router
+from routing.hours import TZ
 
 from factories import SECRET_ADDRESS, SECRET_CONCERN, SECRET_NAME, SECRET_SCHOOL, pnr
 from portal_support import PASSWORD, csrf_of, login, submit_example
@@ -569,3 +570,91 @@ def _multi(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     for name, value in pairs:
         out.setdefault(name, []).append(value)
     return {k: v[0] if len(v) == 1 else v for k, v in out.items()}
+
+
+# --- the receipt shows the routing decision stored at submission -------------------------------
+
+#: A time the written channel opens (after the Christmas holidays), as routing would store it.
+OPENS = datetime(2026, 12, 28, 8, 0, tzinfo=TZ)
+OPENS_WORDS = "läses tidigast måndag 28 december kl. 08:00"
+
+
+def _report_of(receipt_path: str) -> Report:
+    with session_scope() as s:
+        group = receipt_path.rsplit("/", 1)[-1]
+        return s.exec(select(Report).where(Report.sibling_group_id == group)).one()
+
+
+def _store_decision(report_id: str, decision: Decision | None) -> None:
+    with session_scope() as s:
+        report = s.get(Report, report_id)
+        assert report is not None
+        report.decision_json = decision.model_dump_json() if decision is not None else None
+        s.add(report)
+
+
+def _receipt_table(html: str) -> str:
+    table = re.search(r"<table>.*?</table>", html, re.S)
+    assert table, "no reference table on the receipt"
+    return table.group(0)
+
+
+def test_receipt_shows_the_stored_decision_not_a_new_route(
+    portal: TestClient, office_hours: None
+) -> None:
+    csrf = login(portal, "kim.kurator")
+    location = submit_form(portal, csrf)  # Södermalm, not acute
+    report = _report_of(location)
+    # A decision unlike what routing the form again gives: acute, Nacka, read after Christmas.
+    stored = get_router().route(
+        RoutingRequest(
+            municipality="0182", clinic_municipality="0180", urgency="acute", at=report.submitted_at
+        )
+    )
+    stored = stored.model_copy(update={"opens_at": OPENS})
+    _store_decision(report.id, stored)
+
+    page = portal.get(location)
+    assert page.status_code == 200
+    table = _receipt_table(page.text)
+    assert stored.unit_name in table and "Södermalms stadsdelsförvaltning" not in table
+    assert f"Den skriftliga anmälan till {stored.unit_name} {OPENS_WORDS}." in table
+    call = re.search(r'<section class="callout-urgent" id="call-now".*?</section>', page.text, re.S)
+    assert call and stored.unit_name in call.group(0) and stored.rule in call.group(0)
+    reads = events("content.read", "user:kim.kurator")
+    assert [json.loads(e.details)["purpose"] for e in reads] == ["receipt"]  # the child's name
+
+
+def test_receipt_of_an_old_report_without_stored_decision_routes_again(
+    portal: TestClient, office_hours: None
+) -> None:
+    csrf = login(portal, "kim.kurator")
+    location = submit_form(portal, csrf, urgency="acute")
+    _store_decision(_report_of(location).id, None)  # as stored before decisions were kept
+
+    page = portal.get(location)
+    assert page.status_code == 200
+    assert "Södermalms stadsdelsförvaltning" in _receipt_table(page.text)
+    assert 'id="call-now"' in page.text and "R-ACUTE-PHONE" in page.text
+    assert "läses tidigast" not in page.text
+
+
+def _set_opens_at(reference: str, opens_at: datetime | None) -> None:
+    with session_scope() as s:
+        report = lifecycle.report_by_reference(s, reference)
+        for h in lifecycle.report_handovers(s, report.id):
+            h.opens_at = opens_at
+            s.add(h)
+
+
+def test_status_page_says_when_the_unit_reads_the_report(
+    portal: TestClient, notified_report: str
+) -> None:
+    login(portal, "kim.kurator")
+    page = portal.get(f"/my/reports/{notified_report}").text
+    assert "läses tidigast" not in page  # opens_at unset: the unit was open when routed
+
+    _set_opens_at(notified_report, OPENS)
+    page = portal.get(f"/my/reports/{notified_report}").text
+    row = re.search(r'<table id="handovers">.*?</table>', page, re.S)
+    assert row and f"Anmälan {OPENS_WORDS}; fristen räknas därifrån." in row.group(0)
