@@ -1,42 +1,47 @@
-"""Deployments `make serve` runs in-process; `prefect.yaml` declares them for workers."""
+"""The deployments, declared once in ``prefect.yaml``: ``prefect deploy --all`` applies them to
+a work pool for workers, and ``orosflow serve`` runs the same list in-process (no worker).
+"""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import yaml
 from prefect.deployments.runner import RunnerDeployment
+from prefect.flows import load_flow_from_entrypoint
 from prefect.schedules import Schedule
 
-from flows.audit_verify import audit_verify
-from flows.concern_report import concern_report
-from flows.escalate_overdue import escalate_overdue
-from flows.retention import retention_flow
+ROOT = Path(__file__).resolve().parents[1]
+PREFECT_YAML = ROOT / "prefect.yaml"
 
 
-async def runner_deployments() -> list[RunnerDeployment]:
-    """Built inside the running event loop (``ato_deployment``): ``to_deployment`` would hand
-    back an un-awaited coroutine there."""
-    return [
-        await concern_report.ato_deployment(
-            name="concern-report",
-            description="En körning per anmälan: läs, kontrollera, dirigera, avisera, logga.",
-            tags=["orosflow"],
-        ),
-        await escalate_overdue.ato_deployment(
-            name="escalate-overdue",
-            description="Var femte minut: påminn, eskalera och be kuratorn ringa vid utebliven "
-            "bekräftelse.",
-            tags=["orosflow"],
-            cron="*/5 * * * *",
-        ),
-        await retention_flow.ato_deployment(
-            name="retention",
-            description="Varje natt: raderar innehåll äldre än lagringstiden, spåret finns kvar.",
-            tags=["orosflow"],
-            schedule=Schedule(cron="30 2 * * *", timezone="Europe/Stockholm"),
-        ),
-        await audit_verify.ato_deployment(
-            name="audit-verify",
-            description="Varje dag: kontrollerar hashkedjan och skriver dagens ankare.",
-            tags=["orosflow"],
-            schedule=Schedule(cron="15 6 * * *", timezone="Europe/Stockholm"),
-        ),
-    ]
+def declared(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
+    """The ``deployments`` list of prefect.yaml."""
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return list(spec["deployments"])
+
+
+async def runner_deployments(path: Path = PREFECT_YAML) -> list[RunnerDeployment]:
+    """prefect.yaml's deployments for ``serve`` (built inside the running event loop:
+    ``to_deployment`` would hand back an un-awaited coroutine there)."""
+    out = []
+    for item in declared(path):
+        entrypoint = (
+            str(ROOT / item["entrypoint"].split(":")[0]) + ":" + item["entrypoint"].split(":")[1]
+        )
+        flow = await asyncio.to_thread(load_flow_from_entrypoint, entrypoint)
+        schedules = [
+            Schedule(cron=s["cron"], timezone=s.get("timezone") or "UTC")
+            for s in item.get("schedules") or []
+        ]
+        out.append(
+            await flow.ato_deployment(
+                name=item["name"],
+                description=item.get("description"),
+                tags=item.get("tags") or [],
+                schedules=schedules or None,
+            )
+        )
+    return out

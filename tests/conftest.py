@@ -27,6 +27,8 @@ os.environ.update(
     PREFECT_SERVER_ANALYTICS_ENABLED="false",
     PREFECT_SERVER_EPHEMERAL_ENABLED="false",
     PREFECT_LOGGING_TO_API_BATCH_INTERVAL="0.3",
+    # Actions start delivery runs only in tests that ask for them (``flow_runs`` fixture).
+    OROSFLOW_FLOW_RUNS="false",
 )
 for key in ("OROSFLOW_DATABASE_URL", "OROSFLOW_SECRET_KEY", "OROSFLOW_CHANNELS_FILE"):
     os.environ.pop(key, None)
@@ -130,6 +132,15 @@ def smtp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MailCaptur
     reset_settings()
     yield capture
     capture.stop()
+    reset_settings()
+
+
+@pytest.fixture
+def flow_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Actions start the report's delivery run on the Prefect server, as in production."""
+    monkeypatch.setenv("OROSFLOW_FLOW_RUNS", "true")
+    reset_settings()
+    yield
     reset_settings()
 
 

@@ -29,23 +29,31 @@ def run_cli(
 
 
 async def hand_over(reference: str) -> list[str]:
-    """What the concern-report flow does, without Prefect: route, send mail, mark notified.
+    """What the concern-report flow does, without Prefect: send the report's queued mail (its
+    notifications first), which marks the handovers notified. Returns the ids of the handovers
+    routed at submission, in position order.
 
     Imports are local: conftest imports this module before it sets the test environment.
     """
-    from sqlmodel import select
+    from sqlmodel import col, select
 
-    from models.tables import Report
-    from orosflow.core import mail
+    from models.tables import Handover, Report
     from orosflow.core.db import session_scope
-    from orosflow.handover import delivery as handovers
+    from orosflow.handover.lifecycle import outbox
 
     with session_scope() as s:
         rid = s.exec(select(Report).where(Report.reference == reference)).one().id
-    ids = handovers.route_and_create_handovers(rid)
-    for hid in ids:
-        n = handovers.notification_for(hid)
-        if n is not None:
-            await mail.send(mail.render(n))
-            handovers.mark_notified(hid)
-    return ids
+    result = await outbox.deliver(rid)
+    assert not result.failed, result
+    with session_scope() as s:
+        return list(
+            s.exec(
+                select(Handover.id)
+                .where(
+                    Handover.report_id == rid,
+                    col(Handover.escalated_from).is_(None),
+                    col(Handover.rerouted_from).is_(None),
+                )
+                .order_by(col(Handover.position))
+            )
+        )

@@ -44,7 +44,7 @@ async def test_failed_run_is_restarted_once_and_notifies_once(
     # SMTP is down and the send gives up: the run fails, the handover stays unsent.
     monkeypatch.setenv("OROSFLOW_SMTP_PORT", str(free_port()))
     reset_settings()
-    monkeypatch.setattr(cr, "send_notification", cr.send_notification.with_options(retries=0))
+    monkeypatch.setattr(cr, "send_mail", cr.send_mail.with_options(retries=0))
     with pytest.raises(Exception):  # noqa: B017 - whatever the SMTP client raises
         await cr.concern_report(rid)
     with session_scope() as s:

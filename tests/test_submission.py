@@ -10,7 +10,15 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import func, select
 
-from models.tables import AuditEvent, ChildRecord, GuardianRecord, Report, ReportKey
+from models.tables import (
+    AuditEvent,
+    ChildRecord,
+    GuardianRecord,
+    Handover,
+    LifecycleMail,
+    Report,
+    ReportKey,
+)
 from orosflow.core.crypto import load_keyring
 from orosflow.core.db import get_engine, session_scope
 from orosflow.handover.content import ReportErased, read_report
@@ -31,6 +39,8 @@ def counts() -> dict[str, int]:
 
 
 def test_receipt_comes_after_commit_with_reference(db: str) -> None:
+    """One transaction holds the report, its content, the route decided at submission, the
+    handover it names and that handover's notification, queued in the outbox."""
     receipt = submit(form(), actor="test:counselor", now=NOW)
     assert len(receipt.reports) == 1
     assert re.fullmatch(r"OA-2026-\d{6}", receipt.reports[0].reference)
@@ -39,11 +49,19 @@ def test_receipt_comes_after_commit_with_reference(db: str) -> None:
         "ReportKey": 1,
         "ChildRecord": 1,
         "GuardianRecord": 1,
-        "AuditEvent": 1,
+        "AuditEvent": 3,
     }
     with session_scope() as s:
-        event = s.exec(select(AuditEvent)).one()
-    assert event.action == "report.received" and event.actor == "test:counselor"
+        events = s.exec(select(AuditEvent).order_by(AuditEvent.seq)).all()
+        [handover] = s.exec(select(Handover)).all()
+        [queued] = s.exec(select(LifecycleMail)).all()
+        report = s.exec(select(Report)).one()
+    assert [e.action for e in events] == ["report.received", "report.status", "handover.created"]
+    assert {e.actor for e in events} == {"test:counselor"}
+    assert report.status == "routed" and report.decision_json
+    assert (queued.kind, queued.id, queued.sent_at) == ("notification", handover.id, None)
+    [recipient] = receipt.reports[0].recipients
+    assert recipient.unit_id == handover.unit_id and recipient.opens_at is None
 
 
 def test_siblings_become_one_report_each_linked_by_group(db: str) -> None:

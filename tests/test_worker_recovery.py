@@ -111,16 +111,13 @@ async def test_killed_worker_run_is_restarted_and_notifies_once(
     from prefect.client.schemas.objects import StateType
     from prefect.workers.process import ProcessWorker
 
-    from flows.deploy import deploy, load_spec
-
     t0 = time.monotonic()
     pool = f"orosflow-killtest-{uuid.uuid4().hex[:8]}"
-    deployment = "concern-report-killtest"
     monkeypatch.setenv("OROSFLOW_HOME", str(ROOT))
-    monkeypatch.setenv("OROSFLOW_DEPLOYMENT", f"concern-report/{deployment}")
     reset_settings()
 
-    # The work pool and the concern-report deployment from prefect.yaml (as flows.deploy does).
+    # The work pool, and the concern-report deployment applied from prefect.yaml by
+    # `prefect deploy`, as docs/deploy.md does it.
     async with get_client() as client:
         await client.create_work_pool(
             WorkPoolCreate(
@@ -129,11 +126,16 @@ async def test_killed_worker_run_is_restarted_and_notifies_once(
                 base_job_template=ProcessWorker.get_default_base_job_template(),
             )
         )
-    spec = load_spec()
-    spec["deployments"] = [
-        {**d, "name": deployment} for d in spec["deployments"] if d["name"] == "concern-report"
-    ]
-    await deploy(spec, pool=pool)
+    deployed = subprocess.run(  # noqa: ASYNC221 - the CLI as an operator runs it
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--name", "concern-report"]
+        + ["--pool", pool],
+        cwd=ROOT,
+        env={**os.environ, "OROSFLOW_HOME": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
 
     black_hole = BlackHoleSmtp()
     logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
@@ -214,7 +216,7 @@ async def test_killed_worker_run_is_restarted_and_notifies_once(
             stop(second)
         black_hole.close()
         async with get_client() as client:
-            for name in (f"concern-report/{deployment}",):
+            for name in ("concern-report/concern-report",):
                 try:
                     dep = await client.read_deployment_by_name(name)
                     await client.delete_deployment(dep.id)

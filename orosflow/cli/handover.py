@@ -8,30 +8,24 @@ transition. ``orosflow.cli.main`` calls :func:`register`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from routing.hours import TZ
+from orosflow.core.clock import STOCKHOLM
 
 
 def _print_json(obj: Any) -> None:
     print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
 
 
-def _refuse(code: str, message: str) -> int:
-    _print_json([{"field": code, "code": code, "message": message}])
-    print(message, file=sys.stderr)
-    return 2
-
-
-def _run(action: Callable[[], Any], deliver: str | None = None) -> int:
-    """Run a lifecycle action; on success optionally deliver its mails for that report."""
+def _run(action: Callable[[], Any], deliver: bool = False) -> int:
+    """Run a lifecycle action; report the delivery run it started (the mails it queued)."""
     from orosflow.core.db import migrate
     from orosflow.handover.lifecycle import LifecycleError
+    from orosflow.handover.trigger import wait_for_requested
 
     migrate()
     try:
@@ -42,28 +36,18 @@ def _run(action: Callable[[], Any], deliver: str | None = None) -> int:
         return 2
     out = result.as_json() if hasattr(result, "as_json") else result
     if deliver and getattr(result, "changed", False):
-        out["delivery"] = _deliver(deliver)
+        runs = wait_for_requested()
+        out["delivery"] = {"flow_runs": runs}
+        if not any(runs):
+            print(
+                "Leveranskörningen kunde inte startas nu (Prefect nås inte); e-posten ligger "
+                "kvar och skickas av avstämningen eller escalate-overdue.",
+                file=sys.stderr,
+            )
     _print_json(out)
     if hasattr(result, "message"):
         print(result.message, file=sys.stderr)
     return 0
-
-
-def _deliver(reference: str) -> dict[str, Any]:
-    """Send the mails the action queued now; if SMTP is down the sweep sends them later."""
-    from orosflow.core.db import session_scope
-    from orosflow.handover.escalation import dispatch
-    from orosflow.handover.lifecycle import report_by_reference
-
-    with session_scope() as s:
-        report_id = report_by_reference(s, reference).id
-    result = asyncio.run(dispatch(report_id))
-    if result.errors:
-        print(
-            "E-post kunde inte skickas nu; den skickas vid nästa körning av escalate-overdue.",
-            file=sys.stderr,
-        )
-    return result.as_json()
 
 
 def _local_datetime(text: str) -> datetime:
@@ -74,7 +58,7 @@ def _local_datetime(text: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"ogiltig tidpunkt {text!r}; skriv t.ex. 2026-04-02T15:10"
         ) from None
-    return at.replace(tzinfo=TZ) if at.tzinfo is None else at
+    return at.replace(tzinfo=STOCKHOLM) if at.tzinfo is None else at
 
 
 def _date(text: str) -> date:
@@ -97,7 +81,7 @@ def cmd_decline(args: argparse.Namespace) -> int:
 
     return _run(
         lambda: decline(args.reference, args.unit, args.by, args.reason, args.right_unit),
-        deliver=args.reference,
+        deliver=True,
     )
 
 
@@ -115,15 +99,21 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     from orosflow.core.clock import utcnow
     from orosflow.handover.lifecycle import record_feedback
 
-    day = args.date or utcnow().astimezone(TZ).date()
+    day = args.date or utcnow().astimezone(STOCKHOLM).date()
     return _run(
         lambda: record_feedback(args.reference, args.unit, args.outcome, day, args.by),
-        deliver=args.reference,
+        deliver=True,
     )
 
 
+def cmd_close(args: argparse.Namespace) -> int:
+    from orosflow.handover.lifecycle import close_report
+
+    return _run(lambda: close_report(args.reference, args.by))
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    from orosflow.views.status import status
+    from orosflow.views.counselor import status
 
     summary: list[str] = []
 
@@ -174,6 +164,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--unit", help="enheten som ringdes (valfritt)")
     p.add_argument("--by", required=True, help="vem som registrerar")
     p.set_defaults(func=cmd_phone)
+
+    cl = hsub.add_parser("close", help="avsluta anmälan när återkopplingen har kommit")
+    cl.add_argument("reference")
+    cl.add_argument("--by", required=True, help="vem som avslutar")
+    cl.set_defaults(func=cmd_close)
 
     f = subparsers.add_parser("feedback", help="enheten registrerar återkoppling till anmälaren")
     f.add_argument("reference")

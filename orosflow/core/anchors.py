@@ -16,10 +16,9 @@ from sqlmodel import Session
 
 from models.tables import AuditEvent
 from orosflow.core.audit import ChainStatus, verify_chain
-from orosflow.core.clock import utcnow
+from orosflow.core.clock import STOCKHOLM, utcnow
 from orosflow.core.db import session_scope
 from orosflow.core.settings import get_settings
-from orosflow.handover.validation import STOCKHOLM
 
 
 @dataclass

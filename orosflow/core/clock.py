@@ -5,6 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from routing.hours import TZ
+
+#: Europe/Stockholm: every wall-clock time users see, and every office hour, is in this zone.
+STOCKHOLM = TZ
+
 _now: Callable[[], datetime] = lambda: datetime.now(tz=UTC)  # noqa: E731
 
 

@@ -108,9 +108,7 @@ def migrate(url: str | None = None) -> None:
     engine = build_engine(url)
     try:
         if url.startswith("sqlite"):
-            lock_path = Path(make_url(url).database or "orosflow.db").with_suffix(
-                ".migrate.lock"
-            )
+            lock_path = Path(make_url(url).database or "orosflow.db").with_suffix(".migrate.lock")
             with lock_path.open("w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 with engine.connect() as conn:

@@ -1,15 +1,16 @@
-"""Notification e-mail: rendered from ``templates/email`` and sent with aiosmtplib.
+"""E-mail: one builder over ``templates/email`` and the SMTP transport (aiosmtplib).
 
-A message is a pure function of its handover, so a retried send produces the same message with
-the same Message-ID (``<handover-id@domain>``) and receivers can discard the duplicate.
+What a mail says is decided by the outbox (``orosflow.handover.lifecycle.outbox``); here it is
+only rendered and sent. Receivers can discard a duplicate by its stable Message-ID.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import lru_cache
+from typing import Any
 
 import aiosmtplib
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -29,44 +30,46 @@ def template_env() -> Environment:
     )
 
 
-@dataclass(frozen=True)
-class Notification:
-    """Everything a notification may say. Deliberately no field about the child."""
-
-    handover_id: str
-    reference: str
-    urgency: str
-    clinic_name: str
-    unit_name: str
-    to: str
-    phone_required: bool
-    created_at_rfc2822: str
-    report_url: str
-
-
 def message_id(handover_id: str, settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     return f"<{handover_id}@{settings.mail_domain}>"
 
 
-def render(n: Notification, settings: Settings | None = None) -> EmailMessage:
+def rfc2822(dt: datetime) -> str:
+    return format_datetime(dt)
+
+
+def build(
+    template: str,
+    ctx: dict[str, Any],
+    *,
+    to: str,
+    message_id: str,
+    date: datetime,
+    reference: str,
+    in_reply_to: str | None = None,
+    settings: Settings | None = None,
+) -> EmailMessage:
+    """The one mail builder: ``email/<template>_subject.txt.j2`` and ``<template>.txt.j2``, plus
+    ``<template>.html.j2`` as an alternative when it exists. A pure function of its inputs, so a
+    retried send is the same message with the same Message-ID."""
     settings = settings or get_settings()
     env = template_env()
-    ctx = {**n.__dict__, "wrong_recipient_hint": True}
+    subject = env.get_template(f"email/{template}_subject.txt.j2").render(ctx)
     msg = EmailMessage()
-    msg["Subject"] = env.get_template("email/notification_subject.txt.j2").render(ctx).strip()
+    msg["Subject"] = " ".join(subject.split())
     msg["From"] = settings.mail_from
-    msg["To"] = n.to
-    msg["Message-ID"] = message_id(n.handover_id, settings)
-    msg["Date"] = n.created_at_rfc2822
-    msg["X-Orosflow-Reference"] = n.reference
-    msg.set_content(env.get_template("email/notification.txt.j2").render(ctx))
-    msg.add_alternative(env.get_template("email/notification.html.j2").render(ctx), subtype="html")
+    msg["To"] = to
+    msg["Message-ID"] = message_id
+    msg["Date"] = rfc2822(date)
+    msg["X-Orosflow-Reference"] = reference
+    if in_reply_to:
+        msg["In-Reply-To"] = msg["References"] = in_reply_to
+    msg.set_content(env.get_template(f"email/{template}.txt.j2").render(ctx))
+    if (TEMPLATES / "email" / f"{template}.html.j2").exists():
+        html = env.get_template(f"email/{template}.html.j2").render(ctx)
+        msg.add_alternative(html, subtype="html")
     return msg
-
-
-def rfc2822(dt) -> str:  # type: ignore[no-untyped-def]
-    return format_datetime(dt)
 
 
 async def send(msg: EmailMessage, settings: Settings | None = None) -> None:

@@ -196,7 +196,6 @@ _trie = _Trie()
 _recent: OrderedDict[str, None] = OrderedDict()  # unpinned recency order, oldest first
 _pins: dict[str, int] = {}  # value -> number of live scopes holding it
 _scope: ContextVar[_Scope | None] = ContextVar("orosflow_redaction_scope", default=None)
-_installed = False
 
 
 def _parts(values: Iterable[str | None]) -> set[str]:
@@ -312,10 +311,6 @@ def _wrap_factory(factory):  # type: ignore[no-untyped-def]
 
 def install() -> None:
     """Install the redacting record factory once per process (idempotent)."""
-    global _installed
     current = logging.getLogRecordFactory()
-    if getattr(current, "__orosflow_redacting__", False):
-        _installed = True
-        return
-    logging.setLogRecordFactory(_wrap_factory(current))
-    _installed = True
+    if not getattr(current, "__orosflow_redacting__", False):
+        logging.setLogRecordFactory(_wrap_factory(current))

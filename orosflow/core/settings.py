@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     deployment: str = "concern-report/concern-report"
     #: Seconds to wait for Prefect when creating a flow run; the receipt never waits longer.
     trigger_timeout: float = 5.0
+    #: Start flow runs from actions (off in unit tests that have no Prefect server); when off,
+    #: the reconciler and the escalation sweep deliver what is queued.
+    flow_runs: bool = True
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,10 +1,10 @@
 """Reconciliation: no stored report is left without a flow run that finishes its work.
 
 Three cases, all decided from our database plus the run's state in Prefect:
-1. a report with no flow run at all (Prefect was down at submission);
-2. a report whose run ended without finishing (crashed, failed — e.g. SMTP down longer than the
-   send retries — or cancelled) while it is still unrouted or has an original handover not yet
-   notified;
+1. a report with mail queued in the outbox and no flow run at all (Prefect was down at
+   submission or when an action queued it);
+2. a report whose run ended (crashed, failed — e.g. SMTP down longer than the send retries —
+   or cancelled) with mail still queued;
 3. a report whose run still says RUNNING or PENDING but whose process is gone (its worker or
    machine was killed: nothing will ever move that run on). Such a run is marked CRASHED once
    it has shown no sign of life for ``stale_after`` — no state change and no event about it
@@ -12,7 +12,7 @@ Three cases, all decided from our database plus the run's state in Prefect:
    seconds, 180 by default and 30 in our processes, and every task state change is an event
    too) — and then restarted like case 2.
 A restart is a new run of the same flow with the idempotency key ``after:<old run id>``, so two
-reconcilers create one run; it skips every handover already notified, so nothing is sent twice.
+reconcilers create one run; it sends only what is still queued, so nothing is sent twice.
 Runs at start of ``orosflow serve`` and every 30 s in it; where no ``orosflow serve`` runs
 (Prefect server + workers), run ``python -m orosflow.handover.reconcile`` as one long-lived process
 (two are harmless: the idempotency keys make them start the same runs).
@@ -27,9 +27,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlmodel import col, or_, select
+from sqlmodel import col, select
 
-from models.tables import Handover, HandoverStatus, Report, ReportStatus
+from models.tables import LifecycleMail, Report
 from orosflow.core.clock import utcnow
 from orosflow.core.db import session_scope
 
@@ -46,14 +46,24 @@ CRASH_MESSAGE = (
 )
 
 
+def _queued() -> object:
+    """Reports with an unsent mail in the outbox: work a delivery run has still to do."""
+    return (
+        select(LifecycleMail.report_id)
+        .where(col(LifecycleMail.sent_at).is_(None))
+        .scalar_subquery()
+    )
+
+
 def reports_without_run(grace: timedelta = timedelta(seconds=30)) -> list[tuple[str, str]]:
-    """Received reports without flow run, older than ``grace`` (the submitter may start it)."""
+    """Reports with queued mail and no flow run, older than ``grace`` (the submitter or the
+    action that queued it may still be starting one)."""
     cutoff = utcnow() - grace
     with session_scope() as session:
         rows = session.exec(
             select(Report.id, Report.reference).where(
-                Report.status == ReportStatus.RECEIVED,
                 col(Report.flow_run_id).is_(None),
+                col(Report.id).in_(_queued()),
                 Report.submitted_at <= cutoff,
             )
         ).all()
@@ -61,21 +71,11 @@ def reports_without_run(grace: timedelta = timedelta(seconds=30)) -> list[tuple[
 
 
 def unfinished_reports() -> list[tuple[str, str, str]]:
-    """``(report_id, reference, flow_run_id)`` of reports whose run has work left."""
-    unsent = (
-        select(Handover.report_id)
-        .where(
-            Handover.status == HandoverStatus.CREATED,
-            col(Handover.escalated_from).is_(None),
-            col(Handover.rerouted_from).is_(None),
-        )
-        .scalar_subquery()
-    )
+    """``(report_id, reference, flow_run_id)`` of reports whose last run left mail queued."""
     with session_scope() as session:
         rows = session.exec(
             select(Report.id, Report.reference, Report.flow_run_id).where(
-                col(Report.flow_run_id).is_not(None),
-                or_(Report.status == ReportStatus.RECEIVED, col(Report.id).in_(unsent)),
+                col(Report.flow_run_id).is_not(None), col(Report.id).in_(_queued())
             )
         ).all()
     return [(r[0], r[1], r[2]) for r in rows if r[2]]

@@ -12,10 +12,10 @@ from datetime import timedelta
 from sqlmodel import col, delete, select
 
 from models.tables import ChildRecord, GuardianRecord, Report, ReportKey, ReportStatus
-from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
 from orosflow.core.db import session_scope
 from orosflow.core.settings import get_settings
+from orosflow.handover.lifecycle import apply_transition
 
 ACTOR = "system:retention"
 
@@ -23,21 +23,15 @@ ACTOR = "system:retention"
 def erase_report(report_id: str, *, actor: str, rule: str) -> bool:
     """Erase one report's content; ``False`` if it was already erased (idempotent)."""
     with session_scope() as session:
-        report = session.get(Report, report_id)
+        report = session.get(Report, report_id, with_for_update=True)
         if report is None or report.status == ReportStatus.ERASED:
             return False
         session.exec(delete(ReportKey).where(col(ReportKey.report_id) == report_id))
         session.exec(delete(ChildRecord).where(col(ChildRecord.report_id) == report_id))
         session.exec(delete(GuardianRecord).where(col(GuardianRecord.report_id) == report_id))
-        old, report.status, report.payload_enc = report.status, ReportStatus.ERASED, b""
-        session.add(report)
-        append_event(
-            session,
-            actor=actor,
-            action="report.erased",
-            report_id=report_id,
-            rule=rule,
-            details={"from": old},
+        report.payload_enc = b""
+        apply_transition(
+            session, "erase", report, actor=actor, reference=report.reference, rule=rule
         )
         return True
 

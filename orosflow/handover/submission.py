@@ -1,13 +1,17 @@
 """Submission: the one function every entry point uses to turn a form into durable reports.
 
-The report rows, their encrypted content, their wrapped keys and the first audit events commit
-in one transaction, and only then is a receipt returned. Starting the flow runs comes after the
-commit and may fail (Prefect down): the reconciler picks such reports up later.
+The report rows, their encrypted content, their wrapped keys, the routing decision (made here,
+once, with the submission time), the handovers it names with their notifications in the
+outbox, and the audit events commit in one transaction; only then is a receipt returned, and
+it shows that stored decision. Starting the flow runs comes after the commit and may fail
+(Prefect down): the reconciler picks such reports up later, and they still go where the
+receipt said.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -16,26 +20,32 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from models.form import ConcernForm, Urgency
+from models.form import Child, ConcernForm, Urgency
 from models.tables import ChildRecord, GuardianRecord, ReferenceCounter, Report, ReportKey
 from orosflow.core.audit import append_event
-from orosflow.core.clock import utcnow
+from orosflow.core.clock import STOCKHOLM, utcnow
 from orosflow.core.crypto import Keyring, load_keyring, new_data_key, seal_json
 from orosflow.core.db import session_scope
-from orosflow.handover.delivery import routing_request_for
-from orosflow.handover.lifecycle import reporter_digest
-from orosflow.handover.validation import STOCKHOLM, validate_form
-from routing import Decision, get_router
+from orosflow.handover import routing_call
+from orosflow.handover.lifecycle import apply_transition, create_handover, reporter_digest
+from orosflow.handover.lifecycle.outbox import enqueue_mail
+from orosflow.handover.routing_call import CallNow, calls_for
+from orosflow.handover.validation import validate_form
+from routing import get_router
+from routing.hours import describe_opens_at
+
+log = logging.getLogger("orosflow.handover.submission")
+__all__ = ["CallNow", "Receipt", "ReceiptItem", "Recipient", "calls_for", "store_form", "submit"]
 
 
 @dataclass
-class CallNow:
-    """Whom the counselor must phone now (acute, out of hours, protected identity …)."""
+class Recipient:
+    """A unit that receives the written report, and when it will first read it."""
 
+    unit_id: str
     unit_name: str
-    phone: str | None
-    rule: str
-    explanation: str
+    opens_at: str | None
+    opens_text: str
 
 
 @dataclass
@@ -47,6 +57,8 @@ class ReceiptItem:
     call_now: CallNow | None = None
     #: … and every unit to phone, including further recipients (placing municipality etc.).
     calls: list[CallNow] = field(default_factory=list)
+    #: Where the written report goes (the handovers), with ``opens_at``.
+    recipients: list[Recipient] = field(default_factory=list)
 
 
 @dataclass
@@ -162,18 +174,70 @@ def store_form(
             },
             at=now,
         )
-        receipt.reports.append(ReceiptItem(report_id, reference, index))
+        item = ReceiptItem(report_id, reference, index)
+        _route(session, report, child, form, actor, now, item)
+        receipt.reports.append(item)
     return receipt
 
 
-def _tell_counselor(receipt: Receipt, form: ConcernForm) -> None:
-    """Whom to phone now, from a routing preview; done after the commit, outside the lock."""
-    router = get_router()
-    for item, child in zip(receipt.reports, form.children, strict=True):
-        item.calls = calls_for(router.route(routing_request_for(child, form)))
-        item.call_now = item.calls[0] if item.calls else None
+def _route(
+    session: Session,
+    report: Report,
+    child: Child,
+    form: ConcernForm,
+    actor: str,
+    now: datetime,
+    item: ReceiptItem,
+) -> None:
+    """Decide the route once, at submission; store it and the handovers it names."""
+    try:
+        decision = routing_call.decide(child, form, now)
+    except Exception as exc:  # noqa: BLE001 - the report is kept whatever routing does
+        # Validation has checked every code, so this is a broken directory or a bug: keep the
+        # report, record it and alert the operator; nothing the counselor sent is lost.
+        log.error("routing failed for report %s: %s", report.id, type(exc).__name__)
+        append_event(
+            session,
+            actor=actor,
+            action="report.routing_failed",
+            report_id=report.id,
+            rule="L-FAIL-CLOSED",
+            details={"error": type(exc).__name__},
+            at=now,
+        )
+        mail_id = f"{report.id}.unrouted-operator"
+        enqueue_mail(session, mail_id, "unresolved_operator", report.id, None)
+        return
+    report.decision_json = decision.model_dump_json()
+    apply_transition(
+        session, "route", report, actor=actor, reference=report.reference, rule=decision.rule
+    )
+    for position, d in enumerate(routing_call.written_decisions(decision)):
+        create_handover(session, report, d, position=position, actor=actor)
+        item.recipients.append(
+            Recipient(
+                d.unit_id,
+                d.unit_name,
+                d.opens_at.isoformat() if d.opens_at else None,
+                describe_opens_at(d.opens_at),
+            )
+        )
+    item.calls = calls_for(decision)
+    item.call_now = item.calls[0] if item.calls else None
+
+
+def _tell_counselor(receipt: Receipt) -> None:
+    """The receipt's message, from the decision stored with each report."""
     refs = ", ".join(r.reference for r in receipt.reports)
     receipt.message = f"Anmälan är mottagen och sparad: {refs}."
+    later = [
+        f"{i.reference} till {r.unit_name} {r.opens_text}"
+        for i in receipt.reports
+        for r in i.recipients
+        if r.opens_at
+    ]
+    if later:
+        receipt.message += " Skickad utanför kontorstid: " + "; ".join(later) + "."
     calls = [
         f"{i.reference}: ring {c.unit_name} på {c.phone or 'okänt nummer'}"
         for i in receipt.reports
@@ -181,19 +245,8 @@ def _tell_counselor(receipt: Receipt, form: ConcernForm) -> None:
     ]
     if calls:
         receipt.message += " Ring nu – " + "; ".join(calls) + "."
-    if form.urgency is Urgency.ACUTE:
+    if receipt.urgency == Urgency.ACUTE.value:
         receipt.message += " Vid fara för liv: ring 112."
-
-
-def calls_for(decision: Decision) -> list[CallNow]:
-    """Every recipient of a routing decision that must be phoned now (primary and further)."""
-    todo, out = [decision], []
-    while todo:
-        d = todo.pop(0)
-        if d.phone_required:
-            out.append(CallNow(d.unit_name, d.phone, d.rule, d.explanation))
-        todo.extend(d.also)
-    return out
 
 
 def submit(
@@ -208,5 +261,5 @@ def submit(
     get_router()  # load the directory before the write lock is taken
     with session_scope() as session:  # keep the write transaction short: SQLite has one writer
         receipt = store_form(session, form, actor=actor, keyring=keyring, now=now)
-    _tell_counselor(receipt, form)
+    _tell_counselor(receipt)
     return receipt

@@ -1,17 +1,22 @@
 """Start flow runs for stored reports — after the commit, never before.
 
-Failure here is expected when Prefect is down: the report is already safe, and the reconciler
-starts its run later. The idempotency key makes a second attempt return the same flow run.
+One flow, ``concern-report``, delivers everything queued for a report: its first
+notifications after submission and every mail a later action queues (a re-routed report,
+the counselor's notices). Failure here is expected when Prefect is down: the mails are
+already in the outbox, and the reconciler starts the run later. The idempotency key makes a
+second attempt return the same flow run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from prefect.deployments import run_deployment
+from sqlmodel import col, select
 
-from models.tables import Report
+from models.tables import LifecycleMail, Report
 from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
 from orosflow.core.db import session_scope
@@ -72,3 +77,48 @@ async def start_flow_runs(
         *(start_flow_run(rid, ref, attempt.get(rid, "1")) for rid, ref in items)
     )
     return {rid: fid for (rid, _), fid in zip(items, ids, strict=True)}
+
+
+#: Actions are synchronous (portal handlers run in a thread pool, the CLI is a script): flow
+#: runs are created on these threads so the request does not wait for Prefect. At exit the
+#: interpreter waits for them, so the CLI's run is created before the process ends.
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="orosflow-trigger")
+_started: list[Future[str | None]] = []
+
+
+def _newest_pending(report_id: str) -> str | None:
+    with session_scope() as session:
+        return session.exec(
+            select(LifecycleMail.id)
+            .where(LifecycleMail.report_id == report_id, col(LifecycleMail.sent_at).is_(None))
+            .order_by(col(LifecycleMail.created_at).desc(), col(LifecycleMail.id).desc())
+        ).first()
+
+
+def request_delivery(report_id: str, reference: str) -> Future[str | None] | None:
+    """Start the report's delivery run for what an action just queued (call after commit).
+
+    Returns the pending creation (``.result()`` is the flow run id, or None when Prefect
+    could not be reached), or None when nothing is queued or flow runs are turned off.
+    """
+    if not get_settings().flow_runs:
+        return None
+    newest = _newest_pending(report_id)
+    if newest is None:
+        return None
+    future = _POOL.submit(asyncio.run, start_flow_run(report_id, reference, f"mail:{newest}"))
+    _started.append(future)
+    return future
+
+
+def wait_for_requested(timeout: float | None = None) -> list[str | None]:
+    """Wait for the delivery runs this process asked for (the CLI, before it prints)."""
+    timeout = get_settings().trigger_timeout + 5 if timeout is None else timeout
+    out: list[str | None] = []
+    while _started:
+        future = _started.pop(0)
+        try:
+            out.append(future.result(timeout))
+        except Exception:  # noqa: BLE001 - not created now: the reconciler starts it
+            out.append(None)
+    return out

@@ -10,16 +10,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from models.form import ConcernForm, birth_date_of, categories
-from orosflow.core.clock import utcnow
+from orosflow.core.clock import STOCKHOLM, utcnow
 from orosflow.core.legal import legal_text
 from routing import Router, get_router
 
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 STOCKHOLM_CITY = "0180"
 
 

@@ -39,7 +39,7 @@ def test_acute_deadline_is_sixty_minutes_and_steps_follow_the_period() -> None:
 
 def test_transition_table_has_the_agreed_shape() -> None:
     confirm = TRANSITIONS["confirm"]
-    assert confirm.sources == {"notified", "escalated"} and confirm.target == "confirmed"
+    assert confirm.sources == {"created", "notified", "escalated"} and confirm.target == "confirmed"
     assert TRANSITIONS["hand_over"].sources == {"routed"}
     assert TRANSITIONS["close"].sources == {"feedback_received"}
     assert all(t.rule.startswith("L-") for t in TRANSITIONS.values())

@@ -100,7 +100,7 @@ async def test_acute_escalates_after_one_hour_then_socialjour_then_counselor(
     assert (await escalate_overdue()).steps == []
     clock.advance(minutes=2)
     step2 = await escalate_overdue()
-    assert step2.steps == [f"{hid}:2"] and step2.notified == 1
+    assert step2.steps == [f"{hid}:2"] and step2.mails_sent == 1  # the socialjour's notice
     original, target = handovers_of(ref)
     assert (target.unit_id, target.escalated_from, target.attempt) == ("sj-0180", hid, 2)
     assert target.status == HandoverStatus.NOTIFIED and target.phone_required

@@ -29,7 +29,7 @@ from models.tables import Feedback, ReportStatus
 from orosflow.core.audit import verify_chain
 from orosflow.core.db import session_scope
 from orosflow.core.smtp_capture import MailCapture
-from orosflow.handover.escalation import dispatch, escalate_overdue
+from orosflow.handover.escalation import escalate_overdue
 from orosflow.handover.lifecycle import (
     close_report,
     confirm,
@@ -37,6 +37,7 @@ from orosflow.handover.lifecycle import (
     record_feedback,
     record_phone_contact,
 )
+from orosflow.handover.lifecycle.outbox import deliver
 from orosflow.handover.submission import submit
 from orosflow.views.counselor import reports_by_reporter, status
 
@@ -62,7 +63,7 @@ async def test_feedback_reaches_counselor_mailbox_without_content(
         ref, "sdf-sodermalm", "opened", date(2026, 11, 27), by="handlaggare:Eva"
     )
     assert result.changed and report(ref).status == ReportStatus.FEEDBACK_RECEIVED
-    assert (await dispatch()).mails_sent == 1
+    assert (await deliver()).sent == 1
 
     [notice] = mails_to(smtp, COUNSELOR)
     assert str(notice["Subject"]) == f"Återkoppling finns för orosanmälan {ref}"
@@ -77,7 +78,7 @@ async def test_feedback_reaches_counselor_mailbox_without_content(
     # Same feedback again: nothing new, no second mail.
     again = record_feedback(ref, "sdf-sodermalm", "opened", date(2026, 11, 27), by="x")
     assert not again.changed
-    assert (await dispatch()).mails_sent == 0
+    assert (await deliver()).sent == 0
     [event] = events(ref, "feedback.recorded")
     assert (event.rule, event.actor) == ("L-FEEDBACK", "handlaggare:Eva")
 
@@ -147,7 +148,7 @@ async def test_full_lifecycle_keeps_the_audit_chain_whole(
     record_feedback(
         ref, "sdf-sodermalm", "already_ongoing", date(2026, 11, 24), by="handlaggare:Eva"
     )
-    await dispatch()
+    await deliver()
     close_report(ref, by="kurator:Kim")
     assert report(ref).status == ReportStatus.CLOSED
     assert handovers_of(ref)[0].status == "confirmed"

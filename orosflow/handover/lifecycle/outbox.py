@@ -1,0 +1,343 @@
+"""The outbox: every mail Orosflow sends, queued in the transaction of the action that causes it.
+
+A handover's notification, a reminder, the counselor's notices, fail-closed alerts: each is a
+``LifecycleMail`` row written with the state change, so a rolled-back action sends nothing and
+a crashed send is retried with the same Message-ID (``<row id@domain>``; a handover's
+notification has the handover's id, so its Message-ID is ``<handover-id@domain>``).
+:func:`deliver` sends what is queued: the report's flow run does it seconds after the action
+commits (``orosflow.handover.trigger``); the escalation sweep is only the backstop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from email.message import EmailMessage
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from models.tables import Handover, LifecycleMail, Report
+from orosflow.core import mail
+from orosflow.core.audit import append_event
+from orosflow.core.clock import utcnow
+from orosflow.core.crypto import load_keyring
+from orosflow.core.db import session_scope
+from orosflow.core.settings import Settings, get_settings
+from orosflow.handover.content import ReportErased, read_report
+from orosflow.handover.lifecycle.deadlines import local_text
+from orosflow.handover.lifecycle.states import H
+from routing import UnknownCodeError, get_router
+from routing.hours import describe_opens_at
+
+MAILER = "system:mailer"
+CLAIM_SECONDS = 120
+log = logging.getLogger("orosflow.handover.outbox")
+
+
+@dataclass(frozen=True)
+class MailKind:
+    recipient: str  # "unit" | "counselor" | "operator"
+    rule: str | None  # rule of the mail.sent event; None: the handover's own rule
+
+
+#: Outbox kind → recipient and the rule of its ``mail.sent`` event. The template is
+#: ``templates/email/<kind>`` except where :func:`_template` says otherwise.
+MAIL_KINDS: dict[str, MailKind] = {
+    "notification": MailKind("unit", None),
+    "reminder": MailKind("unit", "L-ESCALATE-REMIND"),
+    "counselor_phone": MailKind("counselor", "L-ESCALATE-COUNSELOR"),
+    "phone_missing": MailKind("counselor", "L-ESCALATE-PHONE"),
+    "feedback_notice": MailKind("counselor", "L-FEEDBACK"),
+    "rerouted": MailKind("counselor", "L-DECLINE-REROUTE"),
+    "unresolved_counselor": MailKind("counselor", "L-FAIL-CLOSED"),
+    "unresolved_operator": MailKind("operator", "L-FAIL-CLOSED"),
+}
+
+
+def operator_email(settings: Settings | None = None) -> str:
+    """Where fail-closed alerts go (``OROSFLOW_OPERATOR_EMAIL``, else operator@mail domain)."""
+    settings = settings or get_settings()
+    return settings.operator_email or f"operator@{settings.mail_domain}"
+
+
+def enqueue_mail(
+    session: Session, mail_id: str, kind: str, report_id: str, handover_id: str | None
+) -> bool:
+    """Put a mail in the outbox once; the id makes it idempotent and is its Message-ID."""
+    if kind not in MAIL_KINDS:
+        raise ValueError(f"unknown mail kind {kind!r}")
+    if session.get(LifecycleMail, mail_id) is not None:
+        return False
+    session.add(
+        LifecycleMail(
+            id=mail_id,
+            kind=kind,
+            report_id=report_id,
+            handover_id=handover_id,
+            created_at=utcnow(),
+        )
+    )
+    session.flush()
+    return True
+
+
+def pending_mails(report_id: str | None = None) -> list[str]:
+    """Unsent mails, oldest first (a handover's notification before later notices)."""
+    with session_scope() as s:
+        stmt = select(LifecycleMail.id).where(col(LifecycleMail.sent_at).is_(None))
+        if report_id:
+            stmt = stmt.where(LifecycleMail.report_id == report_id)
+        return list(s.exec(stmt.order_by(col(LifecycleMail.created_at), col(LifecycleMail.id))))
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def _report_url(reference: str) -> str:
+    return f"{get_settings().portal_url.rstrip('/')}/reports/{reference}"
+
+
+def _calls_for(s: Session, report: Report, h: Handover | None) -> list[dict[str, str]]:
+    """Units and numbers the counselor should phone, best first (no duplicates)."""
+    from orosflow.handover.lifecycle.handovers import report_handovers
+
+    candidates: list[Handover] = []
+    if h is not None:
+        candidates += list(
+            s.exec(
+                select(Handover)
+                .where(Handover.escalated_from == h.id)
+                .order_by(col(Handover.created_at).desc())
+            )
+        )
+        candidates.append(h)
+    else:
+        candidates += [
+            x for x in report_handovers(s, report.id) if x.status not in (H.DECLINED, H.FAILED)
+        ]
+    calls = [{"name": x.unit_name, "phone": x.phone} for x in candidates if x.phone]
+    if not calls:
+        municipality = h.municipality if h is not None else report.clinic_municipality
+        try:
+            sj = get_router().socialjour_for(municipality)
+            if sj.phone:
+                calls.append({"name": sj.name, "phone": sj.phone})
+        except (UnknownCodeError, KeyError):
+            pass
+    unique = {(c["name"], c["phone"]): c for c in calls}
+    return list(unique.values())
+
+
+def _unresolved_reason(h: Handover) -> str:
+    if h.status == H.DECLINED:
+        return "enheten avböjde och ingen annan mottagare kunde fastställas"
+    if h.status == H.FAILED:
+        return "ingen e-postkanal är konfigurerad för enheten"
+    return "ingen socialjour eller reservenhet kunde fastställas"
+
+
+def _template(row: LifecycleMail, h: Handover | None) -> str:
+    if row.kind == "notification":
+        return "lifecycle_escalation" if h is not None and h.escalated_from else "notification"
+    if row.kind.startswith("unresolved"):
+        return "lifecycle_unresolved"
+    if row.kind == "phone_missing":
+        return "lifecycle_counselor_phone"
+    return f"lifecycle_{row.kind}"
+
+
+def _context(s: Session, row: LifecycleMail, report: Report, h: Handover | None) -> dict[str, Any]:
+    """What a mail may say: reference, urgency, unit names, times, numbers; never the child."""
+    recipient = MAIL_KINDS[row.kind].recipient
+    ctx: dict[str, Any] = {
+        "reference": report.reference,
+        "urgency": report.urgency,
+        "report_url": _report_url(report.reference),
+        "unit_name": h.unit_name if h else "",
+        "kind": row.kind,
+        "mail_id": row.id,
+        "handover_id": h.id if h else "",
+        "audience": recipient,
+        "phone_required": bool(h and h.phone_required),
+        "wrong_recipient_hint": row.kind == "notification",
+    }
+    if h is not None:
+        ctx.update(
+            deadline=local_text(h.deadline_at),
+            notified=local_text(h.notified_at),
+            opens_at=h.opens_at,
+            opens_text=describe_opens_at(h.opens_at) if h.opens_at else None,
+        )
+    if row.kind == "notification" and h is not None and h.escalated_from:
+        parent = s.get(Handover, h.escalated_from)
+        ctx.update(
+            original_unit_name=parent.unit_name if parent else "",
+            original_deadline=local_text(parent.deadline_at) if parent else "",
+        )
+    if row.kind in ("counselor_phone", "phone_missing", "unresolved_counselor"):
+        ctx["calls"] = _calls_for(s, report, h)
+    if row.kind == "rerouted" and h is not None:
+        new = s.exec(select(Handover).where(Handover.rerouted_from == h.id)).first()
+        ctx["new_unit_name"] = new.unit_name if new else ""
+        ctx["new_phone"] = new.phone if new and new.phone_required else None
+        ctx["new_opens_text"] = describe_opens_at(new.opens_at) if new and new.opens_at else None
+    if row.kind.startswith("unresolved"):
+        ctx.update(
+            unit_id=h.unit_id if h else "–",
+            municipality=h.municipality if h else report.clinic_municipality,
+            municipality_name=h.municipality_name if h else "mottagningens kommun",
+            reason=_unresolved_reason(h) if h else "anmälan kunde inte dirigeras",
+        )
+    return ctx
+
+
+def _build(s: Session, row: LifecycleMail) -> EmailMessage:
+    """Render one outbox mail; personal addresses and the clinic are read (audited) only now."""
+    recipient = MAIL_KINDS[row.kind].recipient
+    report = s.get(Report, row.report_id)
+    assert report is not None
+    h = s.get(Handover, row.handover_id) if row.handover_id else None
+    ctx = _context(s, row, report, h)
+    content = None
+    if recipient == "counselor" or row.kind == "notification":
+        content = read_report(
+            s, report.id, keyring=load_keyring(), actor=MAILER, purpose=f"mail:{row.kind}"
+        )
+        ctx["clinic_name"] = content.form.clinic.name
+    if recipient == "unit":
+        assert h is not None and h.email
+        to = h.email
+    elif recipient == "operator":
+        to = operator_email()
+    else:
+        assert content is not None
+        to = content.form.reporter.email
+    reply_to = h.message_id if h is not None and recipient == "unit" and row.id != h.id else None
+    return mail.build(
+        _template(row, h),
+        ctx,
+        to=to,
+        message_id=f"<{row.id}@{get_settings().mail_domain}>",
+        date=row.created_at,
+        reference=report.reference,
+        in_reply_to=reply_to,
+    )
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+
+def claim_and_render(mail_id: str) -> EmailMessage | None:
+    """Claim one unsent outbox mail and render it; None when sent or claimed elsewhere."""
+    with session_scope() as s:
+        row = s.get(LifecycleMail, mail_id, with_for_update=True)
+        now = utcnow()
+        if row is None or row.sent_at is not None:
+            return None
+        if row.claimed_at and now - row.claimed_at < timedelta(seconds=CLAIM_SECONDS):
+            return None
+        h = s.get(Handover, row.handover_id) if row.kind == "notification" else None
+        if h is not None and h.status != H.CREATED:
+            # Confirmed or declined from the inbox before its mail left: nothing to announce.
+            row.sent_at = now
+            append_event(
+                s,
+                actor=MAILER,
+                action="mail.skipped",
+                report_id=row.report_id,
+                handover_id=row.handover_id,
+                rule=h.rule,
+                details={"mail_id": row.id, "kind": row.kind, "reason": f"handover_{h.status}"},
+            )
+            return None
+        try:
+            msg = _build(s, row)
+        except ReportErased:
+            row.sent_at = now
+            append_event(
+                s,
+                actor=MAILER,
+                action="mail.undeliverable",
+                report_id=row.report_id,
+                handover_id=row.handover_id,
+                rule=MAIL_KINDS[row.kind].rule,
+                details={"mail_id": row.id, "kind": row.kind, "reason": "report_erased"},
+            )
+            return None
+        row.claimed_at, row.attempts = now, row.attempts + 1
+        s.add(row)
+        return msg
+
+
+def release(mail_id: str) -> None:
+    with session_scope() as s:
+        row = s.get(LifecycleMail, mail_id)
+        if row is not None and row.sent_at is None:
+            row.claimed_at = None
+            s.add(row)
+
+
+def mark_sent(mail_id: str) -> None:
+    """Record the send; a handover's notification also moves it to notified (deadline set)."""
+    from orosflow.handover.lifecycle.handovers import record_notified
+
+    with session_scope() as s:
+        row = s.get(LifecycleMail, mail_id, with_for_update=True)
+        if row is None or row.sent_at is not None:
+            return
+        row.sent_at = utcnow()
+        s.add(row)
+        h = s.get(Handover, row.handover_id, with_for_update=True) if row.handover_id else None
+        rule = MAIL_KINDS[row.kind].rule or (h.rule if h else None)
+        append_event(
+            s,
+            actor=MAILER,
+            action="mail.sent",
+            report_id=row.report_id,
+            handover_id=row.handover_id,
+            rule=rule,
+            details={"mail_id": row.id, "kind": row.kind, "to": MAIL_KINDS[row.kind].recipient},
+        )
+        if row.kind == "notification" and h is not None and h.status == H.CREATED:
+            report = s.get(Report, h.report_id)
+            assert report is not None
+            record_notified(s, h, report, MAILER)
+
+
+async def send_mail(mail_id: str) -> bool:
+    """Send one outbox mail; True if this call sent it. Raises (claim released) on refusal."""
+    msg = await asyncio.to_thread(claim_and_render, mail_id)
+    if msg is None:
+        return False
+    try:
+        await mail.send(msg)
+    except BaseException:
+        await asyncio.to_thread(release, mail_id)
+        raise
+    await asyncio.to_thread(mark_sent, mail_id)
+    return True
+
+
+@dataclass
+class DeliveryResult:
+    sent: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def deliver(report_id: str | None = None) -> DeliveryResult:
+    """Send every queued mail (of one report, or all); a failure is counted and left queued
+    so the other mails still go out and the next run or sweep retries it."""
+    result = DeliveryResult()
+    for mid in await asyncio.to_thread(pending_mails, report_id):
+        try:
+            result.sent += await send_mail(mid)
+        except Exception as exc:  # noqa: BLE001
+            result.failed.append(mid)
+            log.warning("sending mail %s failed: %s", mid, type(exc).__name__)
+    return result
