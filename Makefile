@@ -2,15 +2,32 @@
 #   make serve   run Orosflow on its embedded defaults (Prefect server, flows, SMTP capture)
 #   make test    run the test suite (SQLite and PostgreSQL, real Prefect server and SMTP)
 SHELL := /bin/bash
-UV := python3 -m uv
+PYTHON ?= python3
+# uv lives in a private venv of its own (.tools/): Debian's and Ubuntu's own Python refuse
+# `pip install` into the system (PEP 668, "externally-managed-environment").
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
 PG_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
 
-.PHONY: serve test install uv postgres browser lint clean bench screenshots
+.PHONY: serve test install postgres browser lint clean bench screenshots
 
-uv:
-	@$(UV) --version >/dev/null 2>&1 || (echo "Installerar uv …" && python3 -m pip install --quiet uv)
+$(UV):
+	@echo "Installerar uv i $(TOOLS)/ …"
+	@if ! $(PYTHON) -m venv $(TOOLS) >/dev/null 2>&1; then \
+	  rm -rf $(TOOLS); \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "Installerar python3-venv …"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null; }; \
+	    $(PYTHON) -m venv $(TOOLS); \
+	  else \
+	    echo "Python saknar venv: installera paketet python3-venv (sudo apt install python3-venv) och kör igen."; \
+	    exit 1; \
+	  fi; \
+	fi
+	@$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv
 
-install: uv
+install: $(UV)
 	@$(UV) sync --frozen --all-groups
 
 # PostgreSQL for the tests: start the local cluster if it is installed but not running.
@@ -51,4 +68,4 @@ lint: install
 	@$(UV) run ruff check . && $(UV) run ruff format --check .
 
 clean:
-	rm -rf var/ .pytest_cache
+	rm -rf var/ .pytest_cache $(TOOLS)
