@@ -47,8 +47,14 @@ async def pending_mails(report_id: str) -> list[str]:
 
 
 @task(name="send-mail", retries=5, retry_delay_seconds=[2, 5, 15, 30, 60], **TASK_OPTS)
-async def send_mail(mail_id: str) -> bool:
-    return await outbox.send_mail(mail_id)
+async def send_mail(mail_id: str) -> str:
+    """ "sent", "done" (nothing left to send) or "busy" (another sender holds it: not retried
+    here, the run ends unfinished and the reconciler restarts it)."""
+    try:
+        sent = await outbox.send_mail(mail_id, owner=str(flow_run.get_id()))
+    except outbox.ClaimedElsewhere:
+        return "busy"
+    return "sent" if sent else "done"
 
 
 @flow(name="concern-report", flow_run_name=_run_name, persist_result=False, log_prints=False)
@@ -66,8 +72,11 @@ async def _concern_report(report_id: str) -> None:
     sent = 0
     for mid in await pending_mails(report_id):
         try:
-            sent += await send_mail(mid)
+            outcome = await send_mail(mid)
         except Exception:  # noqa: BLE001 - the others must still go out; this one stays queued
+            outcome = "failed"
+        sent += outcome == "sent"
+        if outcome in ("failed", "busy"):
             failed.append(mid)
     log.info(
         "report %s: %d mail(s) sent, %d failed, acute=%s",

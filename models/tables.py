@@ -191,6 +191,8 @@ class LifecycleMail(SQLModel, table=True):
     handover_id: str | None = Field(default=None, max_length=36)
     created_at: datetime = Field(sa_type=UTCDateTime)
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: Who holds the claim (the flow run id): a run found dead gives its claims back at once.
+    claimed_by: str | None = Field(default=None, max_length=64)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     attempts: int = 0
 

@@ -32,6 +32,7 @@ from sqlmodel import col, select
 from models.tables import LifecycleMail, Report
 from orosflow.core.clock import utcnow
 from orosflow.core.db import session_scope
+from orosflow.handover.lifecycle import outbox
 
 log = logging.getLogger("orosflow.handover.reconcile")
 
@@ -127,6 +128,7 @@ async def runs_needing_restart(
             if state is None:
                 continue
             if state.is_final():
+                await asyncio.to_thread(outbox.release_claims_of, frid)
                 out.append((rid, ref, frid))
             elif state.type in (StateType.RUNNING, StateType.PENDING) and await _shows_no_life(
                 client, run, stale_after
@@ -141,6 +143,7 @@ async def runs_needing_restart(
                     state.type.value,
                     stale_after.total_seconds(),
                 )
+                await asyncio.to_thread(outbox.release_claims_of, frid)
                 out.append((rid, ref, frid))
     return out
 

@@ -37,6 +37,8 @@ class Embedded:
     var: Path
     accounts: dict[str, dict[str, Any]]
     log: Path
+    #: The environment serve runs with (its var dir, ports), for CLI commands against it.
+    env: dict[str, str]
 
     def mails(self) -> list[Path]:
         return sorted((self.var / "mail").glob("*.eml"))
@@ -91,6 +93,8 @@ def embedded(chromium_path: Path) -> Iterator[Embedded]:
         "OROSFLOW_SMTP_HOST": "127.0.0.1",
         "OROSFLOW_SMTP_PORT": str(free_port()),
         "PREFECT_HOME": str(var / "prefect"),
+        # The test session turns flow runs off for in-process tests; serve runs as in production.
+        "OROSFLOW_FLOW_RUNS": "true",
     }
     for key in ("OROSFLOW_DATABASE_URL", "PREFECT_API_URL", "OROSFLOW_DEV_MAIL"):
         env.pop(key, None)
@@ -112,7 +116,7 @@ def embedded(chromium_path: Path) -> Iterator[Embedded]:
                 raise RuntimeError(f"flows not served:\n{log.read_text()[-3000:]}")
             time.sleep(0.5)
         demo = json.loads((var / "demo-accounts.json").read_text(encoding="utf-8"))
-        yield Embedded(url, var, {d["role"]: d for d in demo}, log)
+        yield Embedded(url, var, {d["role"]: d for d in demo}, log, env)
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # like Ctrl-C: serve stops its children
         try:

@@ -227,8 +227,9 @@ async def _populate(clock: dict[str, datetime]) -> dict[str, str]:
     """Reports with known recipients, categories, times and confirmation delays.
 
     Delays from notification to confirmation: 10, 20, 30, 40 min (not acute) and 100 min
-    (acute, its deadline is 60 min, so late). One more notified but never confirmed, one never
-    routed (submitted 00:30 on 1 December, Stockholm time, i.e. 30 November in UTC).
+    (acute, its deadline is 60 min, so late). One more notified but never confirmed, one routed
+    at submission and never delivered (submitted 00:30 on 1 December, Stockholm time, i.e.
+    30 November in UTC).
     """
     nacka = child(municipality="0182", district=None)
     plan: list[tuple[str, dict[str, Any], int | None]] = [
@@ -282,10 +283,11 @@ async def test_filters_select_by_period_municipality_and_state(
     assert _listed(november.text) == set(refs.values()) - {refs["december"]}
     nacka = portal.get("/audit", params={"municipality": "0182"})
     assert _listed(nacka.text) == {refs["nacka1"], refs["nacka2"]}
+    # Routed at submission (the route is decided then): none is left merely received.
     received = portal.get("/audit", params={"status": "received"})
-    assert _listed(received.text) == {refs["december"]}
+    assert _listed(received.text) == set()
     routed = portal.get("/audit", params={"status": "routed", "municipality": "0180"})
-    assert _listed(routed.text) == {refs["open"]}
+    assert _listed(routed.text) == {refs["open"], refs["december"]}
     acute = portal.get("/audit", params={"urgency": "acute"})
     assert _listed(acute.text) == {refs["acute"]}
 
@@ -313,7 +315,7 @@ async def test_csv_export_has_one_row_per_handover_and_defuses_formulas(
     placed = submit_example(children=[child(placed_by="0182")])  # Södermalm + Nacka
     await hand_over(placed)
     lifecycle.confirm(placed, SODERMALM, by='=HYPERLINK("http://evil.example","klicka")')
-    unrouted = submit_example()
+    undelivered = submit_example()  # routed at submission, its mail not sent yet
     login(portal, "anna.revisor")
 
     resp = portal.get("/audit/export.csv")
@@ -329,7 +331,8 @@ async def test_csv_export_has_one_row_per_handover_and_defuses_formulas(
         by_ref.setdefault(row["reference"], []).append(row)
     assert {r["municipality"] for r in by_ref[placed]} == {"0180", "0182"}
     assert len(by_ref[placed]) == 2
-    assert len(by_ref[unrouted]) == 1 and by_ref[unrouted][0]["unit_id"] == ""
+    [waiting] = by_ref[undelivered]
+    assert (waiting["unit_id"], waiting["handover_status"]) == (SODERMALM, "created")
     sodermalm = next(r for r in by_ref[placed] if r["unit_id"] == SODERMALM)
     assert sodermalm["confirmed_by"] == '\'=HYPERLINK("http://evil.example","klicka")'
     assert sodermalm["handover_status"] == "confirmed"
@@ -408,10 +411,10 @@ async def test_statistics_count_and_time_confirmations(
     assert resp.status_code == 200
     html = resp.text
     assert "<caption>" in html and '<th scope="col">' in html
+    # Every report has its recipient from submission on (december's mail is not sent yet).
     assert _table(html, "per-municipality") == {
-        "0180 Stockholm": ["4"],
+        "0180 Stockholm": ["5"],
         "0182 Nacka": ["2"],
-        "Ingen mottagare ännu": ["1"],
     }
     categories = {c.id: c.label for c in form_categories().values()}
     assert _table(html, "per-category") == {
@@ -429,7 +432,7 @@ async def test_statistics_count_and_time_confirmations(
         "Inte akut": ["4", "20 min", "40 min", "40 min"],
     }
     counts = _table(html, "handover-counts")
-    assert counts["Överlämningar totalt"] == ["6"]
+    assert counts["Överlämningar totalt"] == ["7"]  # december's too, created at submission
     assert counts["Bekräftade efter fristen"] == ["1"]  # the acute one: 100 > 60 min
     assert counts["Obekräftade efter fristen (försenade nu)"] == ["1"]  # "open", days later
     assert "närmaste rang" in html

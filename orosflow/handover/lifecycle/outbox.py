@@ -230,15 +230,20 @@ def _build(s: Session, row: LifecycleMail) -> EmailMessage:
 # --- sending ----------------------------------------------------------------------------------
 
 
-def claim_and_render(mail_id: str) -> EmailMessage | None:
-    """Claim one unsent outbox mail and render it; None when sent or claimed elsewhere."""
+class ClaimedElsewhere(Exception):
+    """Another sender holds the mail's claim (it may be sending it right now)."""
+
+
+def claim_and_render(mail_id: str, owner: str | None = None) -> EmailMessage | None:
+    """Claim one unsent outbox mail and render it; None when there is nothing to send.
+    Raises :class:`ClaimedElsewhere` while another sender's claim is fresh."""
     with session_scope() as s:
         row = s.get(LifecycleMail, mail_id, with_for_update=True)
         now = utcnow()
         if row is None or row.sent_at is not None:
             return None
         if row.claimed_at and now - row.claimed_at < timedelta(seconds=CLAIM_SECONDS):
-            return None
+            raise ClaimedElsewhere(mail_id)
         h = s.get(Handover, row.handover_id) if row.kind == "notification" else None
         if h is not None and h.status != H.CREATED:
             # Confirmed or declined from the inbox before its mail left: nothing to announce.
@@ -267,7 +272,7 @@ def claim_and_render(mail_id: str) -> EmailMessage | None:
                 details={"mail_id": row.id, "kind": row.kind, "reason": "report_erased"},
             )
             return None
-        row.claimed_at, row.attempts = now, row.attempts + 1
+        row.claimed_at, row.claimed_by, row.attempts = now, owner, row.attempts + 1
         s.add(row)
         return msg
 
@@ -276,8 +281,25 @@ def release(mail_id: str) -> None:
     with session_scope() as s:
         row = s.get(LifecycleMail, mail_id)
         if row is not None and row.sent_at is None:
-            row.claimed_at = None
+            row.claimed_at = row.claimed_by = None
             s.add(row)
+
+
+def release_claims_of(owner: str) -> int:
+    """A sender found dead (its flow run crashed) gives its claims back, so the restarted run
+    sends now instead of waiting out the claim."""
+    with session_scope() as s:
+        rows = list(
+            s.exec(
+                select(LifecycleMail).where(
+                    LifecycleMail.claimed_by == owner, col(LifecycleMail.sent_at).is_(None)
+                )
+            )
+        )
+        for row in rows:
+            row.claimed_at = row.claimed_by = None
+            s.add(row)
+        return len(rows)
 
 
 def mark_sent(mail_id: str) -> None:
@@ -307,9 +329,11 @@ def mark_sent(mail_id: str) -> None:
             record_notified(s, h, report, MAILER)
 
 
-async def send_mail(mail_id: str) -> bool:
-    """Send one outbox mail; True if this call sent it. Raises (claim released) on refusal."""
-    msg = await asyncio.to_thread(claim_and_render, mail_id)
+async def send_mail(mail_id: str, owner: str | None = None) -> bool:
+    """Send one outbox mail; True if this call sent it, False if there was nothing to send.
+    Raises on refusal (claim released), and :class:`ClaimedElsewhere` while another sender
+    holds it: the mail is not delivered yet, so the caller must not count it as done."""
+    msg = await asyncio.to_thread(claim_and_render, mail_id, owner)
     if msg is None:
         return False
     try:
@@ -324,19 +348,25 @@ async def send_mail(mail_id: str) -> bool:
 @dataclass
 class DeliveryResult:
     sent: int = 0
+    #: Refused or broken: left queued for a retry.
     failed: list[str] = field(default_factory=list)
+    #: Claimed by another sender that may be sending it now: not delivered by this call.
+    busy: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-async def deliver(report_id: str | None = None) -> DeliveryResult:
-    """Send every queued mail (of one report, or all); a failure is counted and left queued
-    so the other mails still go out and the next run or sweep retries it."""
+async def deliver(report_id: str | None = None, owner: str | None = None) -> DeliveryResult:
+    """Send every queued mail (of one report, or all); a failure or a mail claimed by another
+    sender is counted and left queued, so the other mails still go out and the next run or
+    sweep retries it."""
     result = DeliveryResult()
     for mid in await asyncio.to_thread(pending_mails, report_id):
         try:
-            result.sent += await send_mail(mid)
+            result.sent += await send_mail(mid, owner)
+        except ClaimedElsewhere:
+            result.busy.append(mid)
         except Exception as exc:  # noqa: BLE001
             result.failed.append(mid)
             log.warning("sending mail %s failed: %s", mid, type(exc).__name__)
