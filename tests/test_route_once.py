@@ -92,3 +92,33 @@ async def test_written_report_out_of_hours_names_its_opening_and_counts_the_dead
 async def delivery_now(report_id: str) -> None:
     delivery.load_and_revalidate(report_id)
     assert not (await outbox.deliver(report_id)).failed
+
+
+async def test_routing_failure_keeps_the_report_alerts_the_operator_and_the_run_routes_it_later(
+    sqlite_db: str, smtp: MailCapture, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orosflow.handover import routing_call
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("directory unreadable")
+
+    working = routing_call.decide
+    monkeypatch.setattr(routing_call, "decide", broken)
+    receipt = submit(form(), actor="test:counselor")  # still a receipt: nothing is lost
+    item = receipt.reports[0]
+    assert item.recipients == [] and "mottagen och sparad" in receipt.message
+    with session_scope() as s:
+        assert s.exec(select(Handover)).all() == []
+    await outbox.deliver(item.report_id)
+    [alert] = smtp.messages()
+    assert alert["To"] == "operator@orosflow.example.se" and "kunde inte dirigeras" in _body(alert)
+
+    # Routing works again; the report's next run routes it as of its submission time (16:29,
+    # so the district, although the run is later) and delivers.
+    monkeypatch.setattr(routing_call, "decide", working)
+    clock.now = datetime(2026, 11, 23, 20, 0, tzinfo=STOCKHOLM)
+    await delivery_now(item.report_id)
+    with session_scope() as s:
+        [h] = s.exec(select(Handover).where(Handover.report_id == item.report_id)).all()
+    assert (h.unit_id, h.status, h.opens_at) == ("sdf-sodermalm", "notified", None)
+    assert smtp.messages()[-1]["To"] == "sdf-sodermalm@example.se"

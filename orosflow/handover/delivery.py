@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from models.tables import Report, ReportKey
+from models.tables import Report, ReportKey, ReportStatus
 from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
 from orosflow.core.crypto import load_keyring
 from orosflow.core.db import session_scope
 from orosflow.handover.content import read_report
+from orosflow.handover.submission import route_report
 from orosflow.handover.validation import validate_form
 
 SYSTEM = "system:concern-report"
@@ -28,7 +29,9 @@ class ReportInvalidNow(Exception):
 
 def load_and_revalidate(report_id: str) -> str:
     """Decrypt and re-validate with the rules of today, as of the report's own date; returns
-    the urgency. An erased report has nothing to check (its queued mails are dropped)."""
+    the urgency. An erased report has nothing to check (its queued mails are dropped). A report
+    stored without a route (before routes were decided at submission, or routing failed then)
+    is routed now, as of its submission time."""
     with session_scope() as session:
         report = session.get(Report, report_id)
         if report is None:
@@ -50,6 +53,8 @@ def load_and_revalidate(report_id: str) -> str:
             raise ReportInvalidNow(
                 f"{report.reference}: stored form fails validation: {codes}"
             ) from None
+        if report.status == ReportStatus.RECEIVED and report.decision_json is None:
+            route_report(session, report, content.child, content.form, SYSTEM, report.submitted_at)
         return report.urgency
 
 

@@ -1,8 +1,8 @@
 """Reconciliation: no stored report is left without a flow run that finishes its work.
 
 Three cases, all decided from our database plus the run's state in Prefect:
-1. a report with mail queued in the outbox and no flow run at all (Prefect was down at
-   submission or when an action queued it);
+1. a report with mail queued in the outbox (or not routed yet) and no flow run at all
+   (Prefect was down at submission or when an action queued it);
 2. a report whose run ended (crashed, failed — e.g. SMTP down longer than the send retries —
    or cancelled) with mail still queued;
 3. a report whose run still says RUNNING or PENDING but whose process is gone (its worker or
@@ -27,9 +27,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import col, or_, select
 
-from models.tables import LifecycleMail, Report
+from models.tables import LifecycleMail, Report, ReportStatus
 from orosflow.core.clock import utcnow
 from orosflow.core.db import session_scope
 from orosflow.handover.lifecycle import outbox
@@ -64,7 +64,7 @@ def reports_without_run(grace: timedelta = timedelta(seconds=30)) -> list[tuple[
         rows = session.exec(
             select(Report.id, Report.reference).where(
                 col(Report.flow_run_id).is_(None),
-                col(Report.id).in_(_queued()),
+                or_(col(Report.id).in_(_queued()), Report.status == ReportStatus.RECEIVED),
                 Report.submitted_at <= cutoff,
             )
         ).all()
@@ -76,7 +76,8 @@ def unfinished_reports() -> list[tuple[str, str, str]]:
     with session_scope() as session:
         rows = session.exec(
             select(Report.id, Report.reference, Report.flow_run_id).where(
-                col(Report.flow_run_id).is_not(None), col(Report.id).in_(_queued())
+                col(Report.flow_run_id).is_not(None),
+                or_(col(Report.id).in_(_queued()), Report.status == ReportStatus.RECEIVED),
             )
         ).all()
     return [(r[0], r[1], r[2]) for r in rows if r[2]]

@@ -31,7 +31,7 @@ from orosflow.handover.lifecycle import apply_transition, create_handover, repor
 from orosflow.handover.lifecycle.outbox import enqueue_mail
 from orosflow.handover.routing_call import CallNow, calls_for
 from orosflow.handover.validation import validate_form
-from routing import get_router
+from routing import Decision, get_router
 from routing.hours import describe_opens_at
 
 log = logging.getLogger("orosflow.handover.submission")
@@ -180,18 +180,14 @@ def store_form(
     return receipt
 
 
-def _route(
-    session: Session,
-    report: Report,
-    child: Child,
-    form: ConcernForm,
-    actor: str,
-    now: datetime,
-    item: ReceiptItem,
-) -> None:
-    """Decide the route once, at submission; store it and the handovers it names."""
+def route_report(
+    session: Session, report: Report, child: Child, form: ConcernForm, actor: str, at: datetime
+) -> Decision | None:
+    """Decide the route once, as of ``at`` (the submission time); store it, move the report to
+    routed and create the handovers it names, with their notifications queued. None when
+    routing failed: the report is kept, the failure audited and the operator alerted."""
     try:
-        decision = routing_call.decide(child, form, now)
+        decision = routing_call.decide(child, form, at)
     except Exception as exc:  # noqa: BLE001 - the report is kept whatever routing does
         # Validation has checked every code, so this is a broken directory or a bug: keep the
         # report, record it and alert the operator; nothing the counselor sent is lost.
@@ -203,25 +199,41 @@ def _route(
             report_id=report.id,
             rule="L-FAIL-CLOSED",
             details={"error": type(exc).__name__},
-            at=now,
         )
         mail_id = f"{report.id}.unrouted-operator"
         enqueue_mail(session, mail_id, "unresolved_operator", report.id, None)
-        return
+        return None
     report.decision_json = decision.model_dump_json()
     apply_transition(
         session, "route", report, actor=actor, reference=report.reference, rule=decision.rule
     )
     for position, d in enumerate(routing_call.written_decisions(decision)):
         create_handover(session, report, d, position=position, actor=actor)
-        item.recipients.append(
-            Recipient(
-                d.unit_id,
-                d.unit_name,
-                d.opens_at.isoformat() if d.opens_at else None,
-                describe_opens_at(d.opens_at),
-            )
+    return decision
+
+
+def _route(
+    session: Session,
+    report: Report,
+    child: Child,
+    form: ConcernForm,
+    actor: str,
+    now: datetime,
+    item: ReceiptItem,
+) -> None:
+    """Route at submission and put the decision on the receipt."""
+    decision = route_report(session, report, child, form, actor, now)
+    if decision is None:
+        return
+    item.recipients = [
+        Recipient(
+            d.unit_id,
+            d.unit_name,
+            d.opens_at.isoformat() if d.opens_at else None,
+            describe_opens_at(d.opens_at),
         )
+        for d in routing_call.written_decisions(decision)
+    ]
     item.calls = calls_for(decision)
     item.call_now = item.calls[0] if item.calls else None
 
