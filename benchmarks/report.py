@@ -264,8 +264,9 @@ METHOD = """\
 - A flow run is the real `concern-report` flow awaited in-process (`await concern_report(id)`):
   no deployment, worker or poll interval is in these figures.
 - "Plain async" is the same service calls in the same worker threads without Prefect:
-  `load_and_revalidate` → `route_and_create_handovers` → `notification_for` → `mail.send` →
-  `mark_notified` (→ `failed_handovers`, as the flow does).
+  `load_and_revalidate` → `outbox.deliver` (claim and render each queued mail, `mail.send`,
+  mark it sent and the handover notified), as the flow does. The route itself is decided in
+  `submit()` (a).
 - (a) `submit()` one after another after 5 warm-ups. (b) submit → mail accepted, where
   "accepted" is the moment the capture has written the `.eml` file (stamped in its DATA handler
   before it answers 250); reports one after another, back to back. (d) the same loop's

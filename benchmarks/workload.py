@@ -55,20 +55,13 @@ def submit_one() -> tuple[str, float]:
 
 async def notify_plain(report_id: str) -> None:
     """The flow's steps as plain async calls: no Prefect at all."""
-    from orosflow.core import mail
-    from orosflow.handover import delivery as handovers
+    from orosflow.handover import delivery
+    from orosflow.handover.lifecycle import outbox
 
-    await asyncio.to_thread(handovers.load_and_revalidate, report_id)
-    handover_ids = await asyncio.to_thread(handovers.route_and_create_handovers, report_id)
-    for hid in handover_ids:
-        notification = await asyncio.to_thread(handovers.notification_for, hid)
-        if notification is None:
-            continue
-        await mail.send(mail.render(notification))
-        await asyncio.to_thread(handovers.mark_notified, hid)
-    failed = await asyncio.to_thread(handovers.failed_handovers, report_id)
-    if failed:
-        raise RuntimeError(f"{report_id}: handovers without channel")
+    await asyncio.to_thread(delivery.load_and_revalidate, report_id)
+    result = await outbox.deliver(report_id)
+    if result.failed or result.busy:
+        raise RuntimeError(f"{report_id}: mail not delivered")
 
 
 async def notify_prefect(report_id: str) -> None:

@@ -15,6 +15,7 @@ from datetime import datetime
 from models.form import Child, ConcernForm
 from models.tables import Report
 from routing import Decision, RoutingRequest, get_router
+from routing.hours import describe_opens_at
 
 
 @dataclass
@@ -26,6 +27,18 @@ class CallNow:
     rule: str
     explanation: str
     unit_id: str = ""
+
+
+@dataclass
+class Recipient:
+    """A unit that receives the written report, and when it will first read it."""
+
+    unit_id: str
+    unit_name: str
+    #: ISO 8601 with offset; None when the unit was open when the report was routed.
+    opens_at: str | None
+    #: "läses tidigast måndag 28 december kl. 08:00"; None with ``opens_at``.
+    opens_text: str | None
 
 
 def routing_request_for(child: Child, form: ConcernForm, at: datetime) -> RoutingRequest:
@@ -66,6 +79,19 @@ def written_decisions(decision: Decision) -> list[Decision]:
             seen.add(d.unit_id)
             out.append(d)
     return out
+
+
+def recipients(decision: Decision) -> list[Recipient]:
+    """The written recipients as the receipt shows them."""
+    return [
+        Recipient(
+            d.unit_id,
+            d.unit_name,
+            d.opens_at.isoformat() if d.opens_at else None,
+            describe_opens_at(d.opens_at) if d.opens_at else None,
+        )
+        for d in written_decisions(decision)
+    ]
 
 
 def calls_for(decision: Decision) -> list[CallNow]:

@@ -29,23 +29,12 @@ from orosflow.core.db import session_scope
 from orosflow.handover import routing_call
 from orosflow.handover.lifecycle import apply_transition, create_handover, reporter_digest
 from orosflow.handover.lifecycle.outbox import enqueue_mail
-from orosflow.handover.routing_call import CallNow, calls_for
+from orosflow.handover.routing_call import CallNow, Recipient, calls_for
 from orosflow.handover.validation import validate_form
 from routing import Decision, get_router
-from routing.hours import describe_opens_at
 
 log = logging.getLogger("orosflow.handover.submission")
 __all__ = ["CallNow", "Receipt", "ReceiptItem", "Recipient", "calls_for", "store_form", "submit"]
-
-
-@dataclass
-class Recipient:
-    """A unit that receives the written report, and when it will first read it."""
-
-    unit_id: str
-    unit_name: str
-    opens_at: str | None
-    opens_text: str
 
 
 @dataclass
@@ -225,15 +214,7 @@ def _route(
     decision = route_report(session, report, child, form, actor, now)
     if decision is None:
         return
-    item.recipients = [
-        Recipient(
-            d.unit_id,
-            d.unit_name,
-            d.opens_at.isoformat() if d.opens_at else None,
-            describe_opens_at(d.opens_at),
-        )
-        for d in routing_call.written_decisions(decision)
-    ]
+    item.recipients = routing_call.recipients(decision)
     item.calls = calls_for(decision)
     item.call_now = item.calls[0] if item.calls else None
 

@@ -368,6 +368,18 @@ class CallNowOut(BaseModel):
     explanation: str
 
 
+class RecipientOut(BaseModel):
+    unit_id: str
+    unit_name: str
+    opens_at: str | None = Field(
+        description="When the unit next reads written reports (ISO 8601 with offset); null "
+        "when it was open at submission. The confirmation deadline counts from here."
+    )
+    opens_text: str | None = Field(
+        description='The same in Swedish words, e.g. "läses tidigast måndag 28 december kl. 08:00".'
+    )
+
+
 class ReceiptItemOut(BaseModel):
     report_id: str
     reference: str = Field(description="Reference number, `OA-<year>-<6 digits>`.")
@@ -375,6 +387,16 @@ class ReceiptItemOut(BaseModel):
     call_now: CallNowOut | None = Field(
         description="Set when the counselor must phone now (acute, out of hours, protected "
         "identity, unknown Stockholm district …)."
+    )
+    calls: list[CallNowOut] = Field(
+        default_factory=list,
+        description="Every unit to phone now, further recipients included; `phone` is `112` "
+        "when the socialjour is closed (ask SOS Alarm for the socialjour).",
+    )
+    recipients: list[RecipientOut] = Field(
+        default_factory=list,
+        description="Where the written report goes, decided once at submission: the flow "
+        "delivers exactly this.",
     )
 
 

@@ -28,15 +28,17 @@ from orosflow.handover.content import ReportErased, read_report
 from orosflow.handover.lifecycle import ActionResult, R, local_text, reporter_digest
 from orosflow.handover.routing_call import (
     CallNow,
+    Recipient,
     calls_for,
     decide,
+    recipients,
     stored_decision,
     written_decisions,
 )
 from orosflow.handover.submission import Receipt, submit
 from orosflow.handover.validation import FieldError, FormInvalid, validate_form
 from orosflow.identity.accounts import Principal
-from orosflow.views.handover_summary import handover_summary, is_overdue, opens_at_text
+from orosflow.views.handover_summary import handover_summary, is_overdue
 from routing import Decision
 from routing.hours import TZ
 
@@ -109,15 +111,6 @@ def submit_as(data: Any, principal: Principal) -> Receipt:
 
 
 @dataclass
-class WrittenTo:
-    """A recipient of the written report and when that unit will first read it."""
-
-    unit_name: str
-    opens_at: datetime | None  # None: the unit reads written reports at once
-    opens_text: str | None  # "läses tidigast måndag 28 december kl. 08:00"; None with opens_at
-
-
-@dataclass
 class ReceiptRow:
     """One child's report on the receipt."""
 
@@ -126,7 +119,7 @@ class ReceiptRow:
     child_name: str | None  # None when the content has been erased
     recipient: str | None  # the unit the written report goes to (first one)
     calls: list[CallNow] = field(default_factory=list)
-    written: list[WrittenTo] = field(default_factory=list)
+    written: list[Recipient] = field(default_factory=list)
 
 
 @dataclass
@@ -153,7 +146,7 @@ def _receipt_row(report: Report, child_name: str, decision: Decision) -> Receipt
         child_name,
         written[0].unit_name if written else decision.unit_name,
         calls_for(decision),
-        [WrittenTo(d.unit_name, d.opens_at, opens_at_text(d.opens_at)) for d in written],
+        recipients(decision),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ from sqlmodel import col, func, select
 
 from models.accounts import Role
 from models.tables import AuditEvent, Report
+from orosflow.core.clock import STOCKHOLM, set_clock
 from orosflow.core.db import session_scope
 from orosflow.handover import lifecycle
 from orosflow.identity import accounts
@@ -253,3 +254,21 @@ def test_no_personal_data_in_audit_details_or_logs(
     for secret in (SECRET_NAME, SECRET_CONCERN, "20120315-1236", "201203151236", "1203151236"):
         assert not any(secret in d for d in details), secret
         assert not any(secret in m for m in logged), secret
+
+
+def test_api_receipt_names_the_written_recipient_and_when_it_is_read(portal: TestClient) -> None:
+    """A report sent out of office hours: the receipt says where it goes and when it is first
+    read, as decided at submission (``opens_at`` with offset, and in Swedish words)."""
+    set_clock(lambda: datetime(2026, 12, 23, 17, 0, tzinfo=STOCKHOLM))
+    try:
+        resp = portal.post(URL, json=form(), headers=api_headers("kim.kurator"))
+    finally:
+        set_clock(None)
+    assert resp.status_code == 201, resp.text
+    [item] = resp.json()["reports"]
+    [recipient] = item["recipients"]
+    assert recipient["unit_id"] == "sdf-sodermalm" and item["calls"] == []
+    # 24–26 December are off and the 27th is a Sunday.
+    assert recipient["opens_at"] == "2026-12-28T08:00:00+01:00"
+    assert recipient["opens_text"] == "läses tidigast måndag 28 december kl. 08:00"
+    assert recipient["opens_text"] in resp.json()["message"]

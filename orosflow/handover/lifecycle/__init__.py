@@ -2,8 +2,10 @@
 
 - :mod:`.states`: statuses, their Swedish labels, the transition table, ``apply_transition``;
 - :mod:`.deadlines`: confirmation, escalation, phone and feedback deadlines;
-- :mod:`.handovers`: lookups, ``create_handover`` (with its notification), ``record_notified``;
-- :mod:`.outbox`: the mails, queued with the state change and delivered by the report's run;
+- :mod:`.lookups`: finding reports and handovers;
+- :mod:`.handovers`: ``create_handover`` (with its notification in the outbox);
+- :mod:`.outbox`: the mails, queued with the state change and delivered by the report's run
+  (a handover's notification sent moves it to notified);
 - :mod:`.actions`: confirm, decline, phone contact, feedback, close.
 """
 
@@ -29,8 +31,8 @@ from orosflow.handover.lifecycle.deadlines import (
     next_step_due,
     phone_due,
 )
-from orosflow.handover.lifecycle.handovers import (
-    create_handover,
+from orosflow.handover.lifecycle.handovers import create_handover
+from orosflow.handover.lifecycle.lookups import (
     handover_for_unit,
     obligation_settled,
     report_by_reference,

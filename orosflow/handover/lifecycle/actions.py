@@ -26,13 +26,11 @@ from orosflow.core.db import session_scope
 from orosflow.handover import routing_call
 from orosflow.handover.content import ReportErased, read_report
 from orosflow.handover.lifecycle.deadlines import local_text, phone_due
-from orosflow.handover.lifecycle.handovers import (
-    create_handover,
+from orosflow.handover.lifecycle.handovers import create_handover, next_attempt, unit_decision
+from orosflow.handover.lifecycle.lookups import (
     handover_for_unit,
-    next_attempt,
     report_by_reference,
     report_handovers,
-    unit_decision,
 )
 from orosflow.handover.lifecycle.outbox import enqueue_mail
 from orosflow.handover.lifecycle.states import (

@@ -1,5 +1,4 @@
-"""Handover rows: looking them up, creating one (with its notification in the outbox) and
-recording that its notification went out.
+"""Handover rows: creating one, with its notification in the outbox.
 
 Every handover is created by :func:`create_handover`, whatever made it (the route decided at
 submission, a re-route after a decline, an escalation), so each one gets its audit event and
@@ -13,69 +12,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from models.tables import Handover, Report
 from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
 from orosflow.core.mail import message_id
-from orosflow.handover.lifecycle.deadlines import handover_deadline
 from orosflow.handover.lifecycle.outbox import enqueue_mail
-from orosflow.handover.lifecycle.states import H, LifecycleError, apply_transition
+from orosflow.handover.lifecycle.states import apply_transition
 from routing import Decision, Router, Unit
-
-_PICK_ORDER = {H.NOTIFIED: 0, H.ESCALATED: 0, H.CREATED: 1, H.CONFIRMED: 2, H.DECLINED: 3}
-
-
-def report_by_reference(session: Session, reference: str, *, lock: bool = False) -> Report:
-    stmt = select(Report).where(Report.reference == reference.strip().upper())
-    if lock:
-        stmt = stmt.with_for_update()
-    report = session.exec(stmt).first()
-    if report is None:
-        raise LifecycleError("report_not_found", f"Det finns ingen anmälan med nummer {reference}.")
-    return report
-
-
-def handover_for_unit(session: Session, report: Report, unit_id: str) -> Handover:
-    """The unit's current handover of the report (open before confirmed before closed)."""
-    rows = session.exec(
-        select(Handover)
-        .where(Handover.report_id == report.id, Handover.unit_id == unit_id)
-        .with_for_update()
-    ).all()
-    if not rows:
-        raise LifecycleError(
-            "no_handover",
-            f"Enheten {unit_id} har ingen överlämning av {report.reference}. Kontrollera "
-            "enhetens id (t.ex. intake-0180).",
-        )
-    return min(rows, key=lambda h: (_PICK_ORDER.get(h.status, 4), -h.attempt))
-
-
-def report_handovers(session: Session, report_id: str) -> list[Handover]:
-    return list(
-        session.exec(
-            select(Handover)
-            .where(Handover.report_id == report_id)
-            .order_by(col(Handover.position), col(Handover.attempt), col(Handover.created_at))
-        )
-    )
-
-
-def obligation_settled(session: Session, h: Handover) -> bool:
-    """A recipient slot (report, position) is settled once any of its handovers is confirmed:
-    the original, its escalation target or a re-routed attempt."""
-    return (
-        session.exec(
-            select(Handover.id).where(
-                Handover.report_id == h.report_id,
-                Handover.position == h.position,
-                Handover.status == H.CONFIRMED,
-            )
-        ).first()
-        is not None
-    )
 
 
 def create_handover(
@@ -195,24 +140,3 @@ def next_attempt(session: Session, origin: Handover, unit_id: str) -> int:
         )
     ).all()
     return max([origin.attempt, *attempts]) + 1
-
-
-def record_notified(session: Session, h: Handover, report: Report, actor: str) -> None:
-    """The notification went out: created → notified, and the deadline starts."""
-    now = utcnow()
-    h.notified_at = now
-    h.deadline_at = handover_deadline(report.urgency, h.unit_id, now, h.opens_at)
-    apply_transition(
-        session,
-        "notify",
-        h,
-        actor=actor,
-        reference=report.reference,
-        rule=h.rule,
-        details={
-            "unit_id": h.unit_id,
-            "message_id": h.message_id,
-            "opens_at": h.opens_at.isoformat() if h.opens_at else None,
-            "deadline_at": h.deadline_at.isoformat(),
-        },
-    )

@@ -27,8 +27,9 @@ from orosflow.core.crypto import load_keyring
 from orosflow.core.db import session_scope
 from orosflow.core.settings import Settings, get_settings
 from orosflow.handover.content import ReportErased, read_report
-from orosflow.handover.lifecycle.deadlines import local_text
-from orosflow.handover.lifecycle.states import H
+from orosflow.handover.lifecycle.deadlines import handover_deadline, local_text
+from orosflow.handover.lifecycle.lookups import report_handovers
+from orosflow.handover.lifecycle.states import H, apply_transition
 from routing import UnknownCodeError, get_router
 from routing.hours import describe_opens_at
 
@@ -102,8 +103,6 @@ def _report_url(reference: str) -> str:
 
 def _calls_for(s: Session, report: Report, h: Handover | None) -> list[dict[str, str]]:
     """Units and numbers the counselor should phone, best first (no duplicates)."""
-    from orosflow.handover.lifecycle.handovers import report_handovers
-
     candidates: list[Handover] = []
     if h is not None:
         candidates += list(
@@ -227,7 +226,43 @@ def _build(s: Session, row: LifecycleMail) -> EmailMessage:
     )
 
 
+def record_notified(session: Session, h: Handover, report: Report, actor: str) -> None:
+    """The notification went out: created → notified, and the deadline starts."""
+    now = utcnow()
+    h.notified_at = now
+    h.deadline_at = handover_deadline(report.urgency, h.unit_id, now, h.opens_at)
+    apply_transition(
+        session,
+        "notify",
+        h,
+        actor=actor,
+        reference=report.reference,
+        rule=h.rule,
+        details={
+            "unit_id": h.unit_id,
+            "message_id": h.message_id,
+            "opens_at": h.opens_at.isoformat() if h.opens_at else None,
+            "deadline_at": h.deadline_at.isoformat(),
+        },
+    )
+
+
 # --- sending ----------------------------------------------------------------------------------
+
+
+def _close_unsent(s: Session, row: LifecycleMail, action: str, rule: str | None, why: str) -> None:
+    """Take a mail off the queue without sending it, and say why in the audit trail."""
+    row.sent_at = utcnow()
+    s.add(row)
+    append_event(
+        s,
+        actor=MAILER,
+        action=action,
+        report_id=row.report_id,
+        handover_id=row.handover_id,
+        rule=rule,
+        details={"mail_id": row.id, "kind": row.kind, "reason": why},
+    )
 
 
 class ClaimedElsewhere(Exception):
@@ -247,30 +282,12 @@ def claim_and_render(mail_id: str, owner: str | None = None) -> EmailMessage | N
         h = s.get(Handover, row.handover_id) if row.kind == "notification" else None
         if h is not None and h.status != H.CREATED:
             # Confirmed or declined from the inbox before its mail left: nothing to announce.
-            row.sent_at = now
-            append_event(
-                s,
-                actor=MAILER,
-                action="mail.skipped",
-                report_id=row.report_id,
-                handover_id=row.handover_id,
-                rule=h.rule,
-                details={"mail_id": row.id, "kind": row.kind, "reason": f"handover_{h.status}"},
-            )
+            _close_unsent(s, row, "mail.skipped", h.rule, f"handover_{h.status}")
             return None
         try:
             msg = _build(s, row)
         except ReportErased:
-            row.sent_at = now
-            append_event(
-                s,
-                actor=MAILER,
-                action="mail.undeliverable",
-                report_id=row.report_id,
-                handover_id=row.handover_id,
-                rule=MAIL_KINDS[row.kind].rule,
-                details={"mail_id": row.id, "kind": row.kind, "reason": "report_erased"},
-            )
+            _close_unsent(s, row, "mail.undeliverable", MAIL_KINDS[row.kind].rule, "report_erased")
             return None
         row.claimed_at, row.claimed_by, row.attempts = now, owner, row.attempts + 1
         s.add(row)
@@ -304,8 +321,6 @@ def release_claims_of(owner: str) -> int:
 
 def mark_sent(mail_id: str) -> None:
     """Record the send; a handover's notification also moves it to notified (deadline set)."""
-    from orosflow.handover.lifecycle.handovers import record_notified
-
     with session_scope() as s:
         row = s.get(LifecycleMail, mail_id, with_for_update=True)
         if row is None or row.sent_at is not None:
