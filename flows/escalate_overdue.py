@@ -1,22 +1,19 @@
 """The ``escalate-overdue`` flow, every 5 minutes: the escalation sweep, and the backstop for
 delivery.
 
-plan (decide and audit every due step, queue its mail) → send everything still queued. The
-sweep itself is ``orosflow.handover.escalation``; this flow only runs it. Every step is safe
-to repeat (the database, not Prefect, remembers what was done), so overlapping or retried
-runs send nothing twice.
+The sweep exists once, ``orosflow.handover.escalation.escalate_overdue`` (plan every due
+step and queue its mail, then send everything still queued); this flow only runs it. Every
+step is safe to repeat (the database, not Prefect, remembers what was done), so overlapping
+or retried runs send nothing twice.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from orosflow.core import redaction
 from orosflow.handover import escalation
-from orosflow.handover.lifecycle import outbox
 
 redaction.install()
 
@@ -27,28 +24,22 @@ class DeliveryIncomplete(Exception):
     """Some mails could not be sent; they stay queued for the next run (ids only)."""
 
 
-@task(name="plan-escalations", retries=2, retry_delay_seconds=2, **TASK_OPTS)
-async def plan_escalations() -> list[str]:
-    return await asyncio.to_thread(escalation.plan_escalations)
-
-
-@task(name="deliver-queued", retries=1, retry_delay_seconds=10, **TASK_OPTS)
-async def deliver_queued() -> outbox.DeliveryResult:
-    return await outbox.deliver()
+@task(name="sweep", retries=1, retry_delay_seconds=10, **TASK_OPTS)
+async def sweep() -> escalation.SweepResult:
+    return await escalation.escalate_overdue()
 
 
 @flow(name="escalate-overdue", persist_result=False, log_prints=False)
 async def escalate_overdue() -> dict[str, int]:
     log = get_run_logger()
     with redaction.scope():
-        steps = await plan_escalations()
-        delivered = await deliver_queued()
+        result = await sweep()
     log.info(
         "escalation steps=%d mails sent=%d failed=%d",
-        len(steps),
-        delivered.sent,
-        len(delivered.failed),
+        len(result.steps),
+        result.mails_sent,
+        len(result.failed),
     )
-    if delivered.failed:
-        raise DeliveryIncomplete(f"not delivered, still queued: {', '.join(delivered.failed)}")
-    return {"steps": len(steps), "mails_sent": delivered.sent}
+    if result.failed:
+        raise DeliveryIncomplete(f"not delivered, still queued: {', '.join(result.failed)}")
+    return {"steps": len(result.steps), "mails_sent": result.mails_sent}

@@ -6,6 +6,7 @@ Only defaults: anything the operator sets in the environment wins.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from orosflow.core.settings import get_settings
 
@@ -28,3 +29,7 @@ def configure(api_url: str | None = None) -> None:
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+    try:  # Prefect warns on every command when its home cannot be created (no var/ yet)
+        Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass

@@ -13,7 +13,6 @@ import asyncio
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from prefect.deployments import run_deployment
 from sqlmodel import col, select
 
 from models.tables import LifecycleMail, Report
@@ -27,6 +26,8 @@ log = logging.getLogger("orosflow.handover.trigger")
 
 async def start_flow_run(report_id: str, reference: str, attempt: str = "1") -> str | None:
     """Create the report's flow run; return its id, or ``None`` if Prefect could not be reached."""
+    from prefect.deployments import run_deployment  # Prefect loads only where runs start
+
     settings = get_settings()
     try:
         run = await asyncio.wait_for(
