@@ -8,9 +8,10 @@ import asyncio
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from orosflow.core import anchors, mail, redaction
+from orosflow.core import anchors, lifetime, mail, redaction
 
 redaction.install()
+lifetime.follow_serve()  # a run started by `orosflow serve` ends with it
 
 
 class AuditChainBroken(Exception):

@@ -12,10 +12,11 @@ from __future__ import annotations
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from orosflow.core import redaction
+from orosflow.core import lifetime, redaction
 from orosflow.handover import escalation
 
 redaction.install()
+lifetime.follow_serve()  # a run started by `orosflow serve` ends with it
 
 TASK_OPTS = dict(cache_policy=NO_CACHE, persist_result=False)
 

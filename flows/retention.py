@@ -7,10 +7,11 @@ import asyncio
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from orosflow.core import redaction
+from orosflow.core import lifetime, redaction
 from orosflow.handover import retention
 
 redaction.install()
+lifetime.follow_serve()  # a run started by `orosflow serve` ends with it
 
 
 @task(name="erase-expired", cache_policy=NO_CACHE, persist_result=False)

@@ -15,8 +15,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
+from orosflow.core import lifetime
 from orosflow.core.settings import get_settings
 
 
@@ -68,6 +70,7 @@ def start_prefect_server(port: int, home: Path, log_file: Path) -> subprocess.Po
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=lifetime.die_with_parent,  # noqa: PLW1509 - prctl only, no threads touched
     )
 
 
@@ -82,6 +85,7 @@ def start_portal(log_file: Path) -> subprocess.Popen[bytes]:
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=lifetime.die_with_parent,  # noqa: PLW1509 - prctl only, no threads touched
     )
 
 
@@ -96,13 +100,25 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
         proc.wait()
 
 
-async def _serve_flows() -> None:
+async def _serve_flows(started_at: datetime) -> None:
     from prefect import aserve
 
     from flows.deployments import runner_deployments
     from orosflow.handover.reconcile import reconcile_loop
 
-    await asyncio.gather(aserve(*await runner_deployments()), reconcile_loop())
+    # Runs of an earlier serve died with it (lifetime.follow_serve): restart them now rather
+    # than after the staleness limit.
+    await asyncio.gather(
+        aserve(*await runner_deployments()), reconcile_loop(orphaned_before=started_at)
+    )
+
+
+def _ports_taken(ports: dict[str, tuple[str, int]]) -> list[str]:
+    return [
+        f"{name} ({host}:{port})"
+        for name, (host, port) in ports.items()
+        if lifetime.port_in_use(host, port)
+    ]
 
 
 def run() -> int:
@@ -122,6 +138,29 @@ def run() -> int:
     from routing import get_router
 
     print("Orosflow startar …", flush=True)
+    started_at = datetime.now(UTC)
+    taken = _ports_taken(
+        {
+            "Prefect-servern": ("127.0.0.1", port),
+            "portalen": (settings.portal_host, settings.portal_port),
+            **(
+                {"e-postfångaren": ("127.0.0.1", settings.smtp_port)}
+                if settings.smtp_host in {"127.0.0.1", "localhost"}
+                else {}
+            ),
+        }
+    )
+    if taken:
+        print(
+            "Kan inte starta: porten används redan för " + ", ".join(taken) + ".\n"
+            "Kör en annan Orosflow redan, eller finns en kvar från en krasch? Stoppa den "
+            "(t.ex. `pkill -f 'prefect server start'`) eller välj andra portar "
+            "(OROSFLOW_PREFECT_PORT, OROSFLOW_PORTAL_PORT, OROSFLOW_SMTP_PORT).",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
+    os.environ[lifetime.SERVE_PID_ENV] = str(os.getpid())
     migrate()
     load_keyring()
     router = get_router(settings.channels_file)
@@ -144,6 +183,9 @@ def run() -> int:
     try:
         wait_for_http(f"http://127.0.0.1:{port}/api/health", 120, server)
         wait_for_http(f"{portal_url}/healthz", 60, portal, name="Portalen")
+        for proc, name in ((server, "Prefect-servern"), (portal, "Portalen")):
+            if proc.poll() is not None:  # another process answered on its port
+                raise RuntimeError(f"{name} avslutades (kod {proc.returncode}).")
         print(
             "\nOrosflow kör:\n"
             f"  Portal:         {portal_url}\n"
@@ -157,9 +199,12 @@ def run() -> int:
             + "Avsluta med Ctrl-C.\n",
             flush=True,
         )
-        asyncio.run(_serve_flows())
+        asyncio.run(_serve_flows(started_at))
     except KeyboardInterrupt:
         pass
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"Orosflow kunde inte starta: {exc} Se loggarna i {var / 'log'}.", file=sys.stderr)
+        return 1
     finally:
         print("Stänger av …", flush=True)
         stop_process(portal)

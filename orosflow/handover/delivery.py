@@ -9,33 +9,34 @@ so nothing personal passes through Prefect.
 
 from __future__ import annotations
 
-from sqlmodel import select
+import logging
+
+from sqlmodel import Session, select
 
 from models.tables import Report, ReportKey, ReportStatus
 from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
-from orosflow.core.crypto import load_keyring
+from orosflow.core.crypto import CryptoError, load_keyring
 from orosflow.core.db import session_scope
 from orosflow.handover.content import read_report
+from orosflow.handover.lifecycle import outbox
 from orosflow.handover.submission import route_report
 from orosflow.handover.validation import validate_form
 
 SYSTEM = "system:concern-report"
-
-
-class ReportInvalidNow(Exception):
-    """Stored content no longer passes validation (e.g. directory changed); ids only."""
+log = logging.getLogger("orosflow.handover.delivery")
 
 
 def load_and_revalidate(report_id: str) -> str:
     """Decrypt and re-validate with the rules of today, as of the report's own date; returns
-    the urgency. An erased report has nothing to check (its queued mails are dropped). A report
-    stored without a route (before routes were decided at submission, or routing failed then)
-    is routed now, as of its submission time."""
+    the urgency. Content that cannot be opened or no longer passes fails closed at once. An
+    erased report has nothing to check (its queued mails are dropped). A report stored without
+    a route (before routes were decided at submission, or routing failed then) is routed now,
+    as of its submission time."""
     with session_scope() as session:
         report = session.get(Report, report_id)
         if report is None:
-            raise ReportInvalidNow(f"{report_id}: no such report")
+            raise LookupError(f"{report_id}: no such report")
         if (
             session.exec(
                 select(ReportKey.report_id).where(ReportKey.report_id == report_id)
@@ -43,19 +44,42 @@ def load_and_revalidate(report_id: str) -> str:
             is None
         ):
             return report.urgency
-        content = read_report(
-            session, report_id, keyring=load_keyring(), actor=SYSTEM, purpose="revalidate"
-        )
+        try:
+            content = read_report(
+                session, report_id, keyring=load_keyring(), actor=SYSTEM, purpose="revalidate"
+            )
+        except CryptoError:
+            _undeliverable(session, report, "content_unreadable")
+            return report.urgency
         try:
             validate_form(content.form, now=report.submitted_at)
         except Exception as exc:
             codes = ",".join(getattr(e, "code", "?") for e in getattr(exc, "errors", []))
-            raise ReportInvalidNow(
-                f"{report.reference}: stored form fails validation: {codes}"
-            ) from None
+            log.error("%s: stored form fails validation: %s", report.reference, codes)
+            _undeliverable(session, report, "revalidation_failed")
+            return report.urgency
         if report.status == ReportStatus.RECEIVED and report.decision_json is None:
             route_report(session, report, content.child, content.form, SYSTEM, report.submitted_at)
         return report.urgency
+
+
+def _undeliverable(session: Session, report: Report, reason: str) -> None:
+    """No retry can help (the content cannot be opened, or fails today's check): fail the
+    report's waiting handovers closed, or, with none yet, alert the operator. The run then
+    sends only those alerts and ends, instead of failing and being restarted forever."""
+    failed = outbox.fail_report_closed(session, report, actor=SYSTEM, reason=reason)
+    if not failed and report.decision_json is None:
+        outbox.enqueue_mail(
+            session, f"{report.id}.unrouted-operator", "unresolved_operator", report.id, None
+        )
+    append_event(
+        session,
+        actor=SYSTEM,
+        action="report.undeliverable",
+        report_id=report.id,
+        rule="L-FAIL-CLOSED",
+        details={"reason": reason, "handovers_failed": failed},
+    )
 
 
 def attach_flow_run(report_id: str, flow_run_id: str) -> None:

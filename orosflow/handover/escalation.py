@@ -161,7 +161,7 @@ def _fail_closed_step(s: Session, h: Handover) -> str | None:
         report_id=h.report_id,
         handover_id=h.id,
         rule="L-FAIL-CLOSED",
-        details={"unit_id": h.unit_id, "reason": "no_email_channel"},
+        details={"unit_id": h.unit_id},
     )
     return f"{h.id}:fail-closed"
 

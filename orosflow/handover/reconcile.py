@@ -10,7 +10,13 @@ Three cases, all decided from our database plus the run's state in Prefect:
    it has shown no sign of life for ``stale_after`` — no state change and no event about it
    (the engine sends a ``prefect.flow-run.heartbeat`` every ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``
    seconds, 180 by default and 30 in our processes, and every task state change is an event
-   too) — and then restarted like case 2.
+   too; a PENDING run, which has no heartbeat yet, after ``PENDING_AFTER``) — and then
+   restarted like case 2. At the start of ``orosflow serve`` every run of the serve before it
+   is known dead (its runs end with it: ``orosflow.core.lifetime``) and restarted at once.
+A report restarted ``max_restarts`` times without a mail going out is not restarted again: the
+operator gets one alert and the queued mail is left to the escalation sweep. A mail that can
+never be built (content unreadable, a header that cannot be written) is not retried at all: its
+handover fails closed (``outbox.fail_closed``).
 A restart is a new run of the same flow with the idempotency key ``after:<old run id>``, so two
 reconcilers create one run; it sends only what is still queued, so nothing is sent twice.
 Runs at start of ``orosflow serve`` and every 30 s in it; where no ``orosflow serve`` runs
@@ -30,20 +36,29 @@ from typing import Any
 from sqlmodel import col, or_, select
 
 from models.tables import LifecycleMail, Report, ReportStatus
+from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
 from orosflow.core.db import session_scope
+from orosflow.core.settings import get_settings
 from orosflow.handover.lifecycle import outbox
+from orosflow.handover.lifecycle.lookups import last_progress, restarts_since_last_send
 
 log = logging.getLogger("orosflow.handover.reconcile")
+RECONCILER = "system:reconciler"
 
 Starter = Callable[[list[tuple[str, str]], dict[str, str]], Awaitable[dict[str, str | None]]]
 
-#: A RUNNING/PENDING run with no state change and no event for this long has lost its process.
-#: Our flow runs take seconds (minutes while SMTP retries, with heartbeats all along).
-STALE_AFTER = timedelta(minutes=10)
+#: A RUNNING run with no state change and no event for this long has lost its process: our
+#: runs send a heartbeat every 30 s (PREFECT_FLOWS_HEARTBEAT_FREQUENCY, set by prefect_env), so
+#: this is four missed heartbeats.
+STALE_AFTER = timedelta(minutes=2)
+#: A PENDING run sends no heartbeat; its process turns it RUNNING within seconds of starting.
+#: One still PENDING this long with no event was claimed by a worker that died before or while
+#: starting it.
+PENDING_AFTER = timedelta(seconds=75)
 CRASH_MESSAGE = (
-    "Körningens process finns inte längre (inget livstecken på {seconds:.0f} s); "
-    "markerad som kraschad av Orosflows avstämning, som startar om anmälan."
+    "Körningens process finns inte längre; markerad som kraschad av Orosflows avstämning, "
+    "som startar om anmälan."
 )
 
 
@@ -101,12 +116,22 @@ async def _shows_no_life(client: Any, run: Any, stale_after: timedelta) -> bool:
     return not page.events
 
 
+def _orphaned(run: Any, orphaned_before: datetime | None) -> bool:
+    """A run of an earlier ``orosflow serve``: its processes ended with that serve."""
+    started = run.start_time or run.expected_start_time or run.created
+    return orphaned_before is not None and started is not None and started < orphaned_before
+
+
 async def runs_needing_restart(
-    candidates: list[tuple[str, str, str]], stale_after: timedelta = STALE_AFTER
+    candidates: list[tuple[str, str, str]],
+    stale_after: timedelta = STALE_AFTER,
+    orphaned_before: datetime | None = None,
 ) -> list[tuple[str, str, str]]:
     """Keep the candidates whose run is over: in a final state, unknown to the server, or
-    RUNNING/PENDING without a sign of life for ``stale_after`` (then marked CRASHED here).
-    A live run is left alone, and so is one we could not ask about (next round)."""
+    RUNNING/PENDING with no process left — one of an earlier serve (``orphaned_before``) or one
+    without a sign of life for ``stale_after`` (PENDING: ``PENDING_AFTER``) — then marked
+    CRASHED here. A live run is
+    left alone, and so is one we could not ask about (next round)."""
     if not candidates:
         return []
     from prefect.client.orchestration import get_client
@@ -131,18 +156,21 @@ async def runs_needing_restart(
             if state.is_final():
                 await asyncio.to_thread(outbox.release_claims_of, frid)
                 out.append((rid, ref, frid))
-            elif state.type in (StateType.RUNNING, StateType.PENDING) and await _shows_no_life(
-                client, run, stale_after
+            elif state.type in (StateType.RUNNING, StateType.PENDING) and (
+                _orphaned(run, orphaned_before)
+                or await _shows_no_life(
+                    client,
+                    run,
+                    PENDING_AFTER if state.type == StateType.PENDING else stale_after,
+                )
             ):
-                message = CRASH_MESSAGE.format(seconds=stale_after.total_seconds())
+                message = CRASH_MESSAGE
                 await client.set_flow_run_state(run.id, Crashed(message=message), force=True)
                 log.warning(
-                    "reconcile: run %s of report %s was %s with no sign of life for %.0f s; "
-                    "marked crashed",
+                    "reconcile: run %s of report %s was %s without a live process; marked crashed",
                     frid,
                     rid,
                     state.type.value,
-                    stale_after.total_seconds(),
                 )
                 await asyncio.to_thread(outbox.release_claims_of, frid)
                 out.append((rid, ref, frid))
@@ -153,17 +181,26 @@ async def reconcile_once(
     grace: timedelta = timedelta(seconds=30),
     starter: Starter | None = None,
     stale_after: timedelta = STALE_AFTER,
+    orphaned_before: datetime | None = None,
 ) -> int:
     """One round: start missing runs and restart unfinished ones; returns runs started."""
     if starter is None:
         from orosflow.handover.trigger import start_flow_runs as starter
     missing = await asyncio.to_thread(reports_without_run, grace)
-    restart = await runs_needing_restart(await asyncio.to_thread(unfinished_reports), stale_after)
+    over = await runs_needing_restart(
+        await asyncio.to_thread(unfinished_reports), stale_after, orphaned_before
+    )
+    restart, stalled = await asyncio.to_thread(bound_restarts, over)
+    for mail_id in stalled:
+        await _send_now(mail_id)
     items = missing + [(rid, ref) for rid, ref, _ in restart]
     if not items:
         return 0
     attempts = {rid: f"after:{frid}" for rid, _, frid in restart}
     started = await starter(items, attempts)
+    await asyncio.to_thread(
+        _record_restarts, [(rid, frid, started.get(rid)) for rid, _, frid in restart]
+    )
     count = sum(1 for v in started.values() if v)
     log.info(
         "reconcile: %d missing, %d unfinished, %d runs started", len(missing), len(restart), count
@@ -171,10 +208,75 @@ async def reconcile_once(
     return count
 
 
-async def reconcile_loop(interval: float = 30.0, stale_after: timedelta = STALE_AFTER) -> None:
-    """At start (no grace: nothing is being submitted yet) and then every ``interval`` s."""
+def bound_restarts(
+    candidates: list[tuple[str, str, str]],
+) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """Split the runs to restart from the reports restarted ``max_restarts`` times since a
+    mail last went out. Those are not restarted again: the operator gets one alert (ids only)
+    and their mail stays queued for the sweep. Returns (to restart, alert mails queued now)."""
+    limit = get_settings().max_restarts
+    keep: list[tuple[str, str, str]] = []
+    alerts: list[str] = []
+    for rid, ref, frid in candidates:
+        with session_scope() as s:
+            restarts = restarts_since_last_send(s, rid)
+            if restarts < limit:
+                keep.append((rid, ref, frid))
+                continue
+            mail_id = f"{rid}.stalled-{last_progress(s, rid) or 0}"
+            if outbox.enqueue_mail(s, mail_id, "stalled_operator", rid, None):
+                append_event(
+                    s,
+                    actor=RECONCILER,
+                    action="report.restarts_exhausted",
+                    report_id=rid,
+                    rule="L-RESTARTS-EXHAUSTED",
+                    details={"restarts": restarts, "last_flow_run_id": frid},
+                )
+                log.error(
+                    "reconcile: report %s restarted %d times without finishing; not restarted "
+                    "again, operator alerted",
+                    rid,
+                    restarts,
+                )
+                alerts.append(mail_id)
+    return keep, alerts
+
+
+def _record_restarts(restarts: list[tuple[str, str, str | None]]) -> None:
+    """One ``flow_run.restarted`` event per restart that got a run (what the bound counts)."""
+    for rid, previous, new in restarts:
+        if new is None:
+            continue
+        with session_scope() as s:
+            append_event(
+                s,
+                actor=RECONCILER,
+                action="flow_run.restarted",
+                report_id=rid,
+                details={"previous": previous, "flow_run_id": new},
+            )
+
+
+async def _send_now(mail_id: str) -> None:
+    """The stalled alert goes out from here (no run will); if SMTP is down the sweep sends it."""
     try:
-        await reconcile_once(grace=timedelta(0), stale_after=stale_after)
+        await outbox.send_mail(mail_id, owner=RECONCILER)
+    except Exception as exc:  # noqa: BLE001 - left queued for the sweep
+        log.warning("reconcile: alert %s not sent now: %s", mail_id, type(exc).__name__)
+
+
+async def reconcile_loop(
+    interval: float = 30.0,
+    stale_after: timedelta = STALE_AFTER,
+    orphaned_before: datetime | None = None,
+) -> None:
+    """At start (no grace: nothing is being submitted yet; runs started before
+    ``orphaned_before`` are known dead) and then every ``interval`` s."""
+    try:
+        await reconcile_once(
+            grace=timedelta(0), stale_after=stale_after, orphaned_before=orphaned_before
+        )
     except Exception as exc:  # Prefect not up yet: the next round tries again
         log.warning("reconcile round failed: %s", type(exc).__name__)
     while True:

@@ -18,8 +18,7 @@ from models.tables import Handover, Report
 from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
 from orosflow.core.mail import message_id
-from orosflow.handover.lifecycle.outbox import enqueue_mail
-from orosflow.handover.lifecycle.states import apply_transition
+from orosflow.handover.lifecycle.outbox import enqueue_mail, fail_closed
 from routing import Decision, Router, Unit
 
 
@@ -90,17 +89,14 @@ def create_handover(
     if h.email:
         enqueue_mail(session, hid, "notification", report.id, hid)
     else:
-        apply_transition(
+        fail_closed(
             session,
-            "fail",
             h,
-            actor=actor,
             reference=report.reference,
+            actor=actor,
+            reason="no_email_channel",
             rule=rule,
-            details={"unit_id": h.unit_id, "reason": "no_email_channel"},
         )
-        enqueue_mail(session, f"{hid}.unresolved-counselor", "unresolved_counselor", report.id, hid)
-        enqueue_mail(session, f"{hid}.unresolved-operator", "unresolved_operator", report.id, hid)
     return h
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, or_, select
 
-from models.tables import Handover, Report
+from models.tables import AuditEvent, Handover, Report
 from orosflow.handover.lifecycle.states import H, LifecycleError
 
 _PICK_ORDER = {H.NOTIFIED: 0, H.ESCALATED: 0, H.CREATED: 1, H.CONFIRMED: 2, H.DECLINED: 3}
@@ -59,3 +59,27 @@ def obligation_settled(session: Session, h: Handover) -> bool:
         ).first()
         is not None
     )
+
+
+def last_progress(session: Session, report_id: str) -> int | None:
+    """Audit position of the report's last sent mail, not counting the alert that its delivery
+    is stalled (which must not restart the count it reports)."""
+    return session.exec(
+        select(func.max(AuditEvent.seq)).where(
+            AuditEvent.report_id == report_id,
+            AuditEvent.action == "mail.sent",
+            or_(col(AuditEvent.rule).is_(None), AuditEvent.rule != "L-RESTARTS-EXHAUSTED"),
+        )
+    ).one()
+
+
+def restarts_since_last_send(session: Session, report_id: str) -> int:
+    """Delivery runs the reconciler restarted for the report since a mail last went out: the
+    count that bounds restarts (a later, unrelated failure starts from zero again)."""
+    last_sent = last_progress(session, report_id)
+    stmt = select(func.count()).where(
+        AuditEvent.report_id == report_id, AuditEvent.action == "flow_run.restarted"
+    )
+    if last_sent is not None:
+        stmt = stmt.where(col(AuditEvent.seq) > last_sent)
+    return int(session.exec(stmt).one())

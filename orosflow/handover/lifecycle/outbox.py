@@ -11,6 +11,7 @@ commits (``orosflow.handover.trigger``); the escalation sweep is only the backst
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -19,16 +20,16 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models.tables import Handover, LifecycleMail, Report
+from models.tables import AuditEvent, Handover, LifecycleMail, Report
 from orosflow.core import mail
 from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
-from orosflow.core.crypto import load_keyring
+from orosflow.core.crypto import CryptoError, load_keyring
 from orosflow.core.db import session_scope
 from orosflow.core.settings import Settings, get_settings
 from orosflow.handover.content import ReportErased, read_report
 from orosflow.handover.lifecycle.deadlines import handover_deadline, local_text
-from orosflow.handover.lifecycle.lookups import report_handovers
+from orosflow.handover.lifecycle.lookups import report_handovers, restarts_since_last_send
 from orosflow.handover.lifecycle.states import H, apply_transition
 from routing import UnknownCodeError, get_router
 from routing.hours import describe_opens_at
@@ -55,6 +56,7 @@ MAIL_KINDS: dict[str, MailKind] = {
     "rerouted": MailKind("counselor", "L-DECLINE-REROUTE"),
     "unresolved_counselor": MailKind("counselor", "L-FAIL-CLOSED"),
     "unresolved_operator": MailKind("operator", "L-FAIL-CLOSED"),
+    "stalled_operator": MailKind("operator", "L-RESTARTS-EXHAUSTED"),
 }
 
 
@@ -130,11 +132,34 @@ def _calls_for(s: Session, report: Report, h: Handover | None) -> list[dict[str,
     return list(unique.values())
 
 
-def _unresolved_reason(h: Handover) -> str:
+#: Why a handover failed closed (the ``reason`` of its ``handover.unresolved`` event), in the
+#: words of the alert mails.
+FAIL_REASONS: dict[str, str] = {
+    "no_email_channel": "ingen e-postkanal är konfigurerad för enheten",
+    "content_unreadable": (
+        "anmälan kan inte läsas med de nycklar som finns (kontakta driften); "
+        "kuratorn kan därför inte nås per e-post"
+    ),
+    "mail_unrenderable": "meddelandet till enheten kunde inte skapas",
+    "revalidation_failed": "anmälan klarar inte längre kontrollen och skickas inte",
+}
+
+
+def _fail_reason(s: Session, h: Handover) -> str:
+    event = s.exec(
+        select(AuditEvent)
+        .where(AuditEvent.handover_id == h.id, AuditEvent.action == "handover.unresolved")
+        .order_by(col(AuditEvent.seq).desc())
+    ).first()
+    code = json.loads(event.details or "{}").get("reason") if event else None
+    return FAIL_REASONS.get(code or "", FAIL_REASONS["no_email_channel"])
+
+
+def _unresolved_reason(s: Session, h: Handover) -> str:
     if h.status == H.DECLINED:
         return "enheten avböjde och ingen annan mottagare kunde fastställas"
     if h.status == H.FAILED:
-        return "ingen e-postkanal är konfigurerad för enheten"
+        return _fail_reason(s, h)
     return "ingen socialjour eller reservenhet kunde fastställas"
 
 
@@ -143,6 +168,8 @@ def _template(row: LifecycleMail, h: Handover | None) -> str:
         return "lifecycle_escalation" if h is not None and h.escalated_from else "notification"
     if row.kind.startswith("unresolved"):
         return "lifecycle_unresolved"
+    if row.kind == "stalled_operator":
+        return "lifecycle_stalled"
     if row.kind == "phone_missing":
         return "lifecycle_counselor_phone"
     return f"lifecycle_{row.kind}"
@@ -183,12 +210,25 @@ def _context(s: Session, row: LifecycleMail, report: Report, h: Handover | None)
         ctx["new_unit_name"] = new.unit_name if new else ""
         ctx["new_phone"] = new.phone if new and new.phone_required else None
         ctx["new_opens_text"] = describe_opens_at(new.opens_at) if new and new.opens_at else None
+    if row.kind == "stalled_operator":
+        ctx.update(
+            restarts=restarts_since_last_send(s, report.id),
+            queued=len(
+                s.exec(
+                    select(LifecycleMail.id).where(
+                        LifecycleMail.report_id == report.id,
+                        col(LifecycleMail.sent_at).is_(None),
+                        LifecycleMail.id != row.id,
+                    )
+                ).all()
+            ),
+        )
     if row.kind.startswith("unresolved"):
         ctx.update(
             unit_id=h.unit_id if h else "–",
             municipality=h.municipality if h else report.clinic_municipality,
             municipality_name=h.municipality_name if h else "mottagningens kommun",
-            reason=_unresolved_reason(h) if h else "anmälan kunde inte dirigeras",
+            reason=_unresolved_reason(s, h) if h else "anmälan kunde inte dirigeras",
         )
     return ctx
 
@@ -202,9 +242,12 @@ def _build(s: Session, row: LifecycleMail) -> EmailMessage:
     ctx = _context(s, row, report, h)
     content = None
     if recipient == "counselor" or row.kind == "notification":
-        content = read_report(
-            s, report.id, keyring=load_keyring(), actor=MAILER, purpose=f"mail:{row.kind}"
-        )
+        try:
+            content = read_report(
+                s, report.id, keyring=load_keyring(), actor=MAILER, purpose=f"mail:{row.kind}"
+            )
+        except CryptoError:
+            raise Undeliverable("content_unreadable") from None
         ctx["clinic_name"] = content.form.clinic.name
     if recipient == "unit":
         assert h is not None and h.email
@@ -215,15 +258,18 @@ def _build(s: Session, row: LifecycleMail) -> EmailMessage:
         assert content is not None
         to = content.form.reporter.email
     reply_to = h.message_id if h is not None and recipient == "unit" and row.id != h.id else None
-    return mail.build(
-        _template(row, h),
-        ctx,
-        to=to,
-        message_id=f"<{row.id}@{get_settings().mail_domain}>",
-        date=row.created_at,
-        reference=report.reference,
-        in_reply_to=reply_to,
-    )
+    try:
+        return mail.build(
+            _template(row, h),
+            ctx,
+            to=to,
+            message_id=f"<{row.id}@{get_settings().mail_domain}>",
+            date=row.created_at,
+            reference=report.reference,
+            in_reply_to=reply_to,
+        )
+    except ValueError:  # e.g. a header the e-mail package refuses to write (CR/LF in it)
+        raise Undeliverable("mail_unrenderable") from None
 
 
 def record_notified(session: Session, h: Handover, report: Report, actor: str) -> None:
@@ -269,6 +315,50 @@ class ClaimedElsewhere(Exception):
     """Another sender holds the mail's claim (it may be sending it right now)."""
 
 
+class Undeliverable(Exception):
+    """The mail can never be built (content unreadable under the key ring, a header the e-mail
+    package refuses): retrying cannot help, so its handover fails closed instead."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def fail_closed(
+    session: Session, h: Handover, *, reference: str, actor: str, reason: str, rule: str
+) -> None:
+    """A handover no unit can receive: created → failed, and the counselor and the operator
+    alerted through the outbox (ids and unit names only; the sweep re-queues them if lost)."""
+    apply_transition(
+        session,
+        "fail",
+        h,
+        actor=actor,
+        reference=reference,
+        rule=rule,
+        details={"unit_id": h.unit_id, "reason": reason},
+    )
+    enqueue_mail(session, f"{h.id}.unresolved-counselor", "unresolved_counselor", h.report_id, h.id)
+    enqueue_mail(session, f"{h.id}.unresolved-operator", "unresolved_operator", h.report_id, h.id)
+
+
+def fail_report_closed(session: Session, report: Report, *, actor: str, reason: str) -> int:
+    """Every handover of ``report`` still waiting for its notification fails closed, and the
+    notifications leave the queue unsent; returns how many failed."""
+    failed = 0
+    for h in report_handovers(session, report.id):
+        if h.status != H.CREATED:
+            continue
+        row = session.get(LifecycleMail, h.id)
+        if row is not None and row.sent_at is None:
+            _close_unsent(session, row, "mail.undeliverable", h.rule, reason)
+        fail_closed(
+            session, h, reference=report.reference, actor=actor, reason=reason, rule="L-FAIL-CLOSED"
+        )
+        failed += 1
+    return failed
+
+
 def claim_and_render(mail_id: str, owner: str | None = None) -> EmailMessage | None:
     """Claim one unsent outbox mail and render it; None when there is nothing to send.
     Raises :class:`ClaimedElsewhere` while another sender's claim is fresh."""
@@ -288,6 +378,21 @@ def claim_and_render(mail_id: str, owner: str | None = None) -> EmailMessage | N
             msg = _build(s, row)
         except ReportErased:
             _close_unsent(s, row, "mail.undeliverable", MAIL_KINDS[row.kind].rule, "report_erased")
+            return None
+        except Undeliverable as exc:
+            log.error("mail %s (%s) cannot be built: %s", row.id, row.kind, exc.reason)
+            _close_unsent(s, row, "mail.undeliverable", MAIL_KINDS[row.kind].rule, exc.reason)
+            if h is not None and h.status == H.CREATED:
+                report = s.get(Report, h.report_id)
+                assert report is not None
+                fail_closed(
+                    s,
+                    h,
+                    reference=report.reference,
+                    actor=MAILER,
+                    reason=exc.reason,
+                    rule="L-FAIL-CLOSED",
+                )
             return None
         row.claimed_at, row.claimed_by, row.attempts = now, owner, row.attempts + 1
         s.add(row)
