@@ -70,15 +70,19 @@ async def _concern_report(report_id: str) -> None:
     await asyncio.to_thread(delivery.attach_flow_run, report_id, str(flow_run.get_id()))
     urgency = await load_and_revalidate(report_id)
     failed: list[str] = []
+    tried: set[str] = set()
     sent = 0
-    for mid in await pending_mails(report_id):
-        try:
-            outcome = await send_mail(mid)
-        except Exception:  # noqa: BLE001 - the others must still go out; this one stays queued
-            outcome = "failed"
-        sent += outcome == "sent"
-        if outcome in ("failed", "busy"):
-            failed.append(mid)
+    # A second round sends what the first queued (the alerts of a handover that failed closed).
+    while todo := [m for m in await pending_mails(report_id) if m not in tried]:
+        for mid in todo:
+            tried.add(mid)
+            try:
+                outcome = await send_mail(mid)
+            except Exception:  # noqa: BLE001 - the others must still go out; this one stays
+                outcome = "failed"
+            sent += outcome == "sent"
+            if outcome in ("failed", "busy"):
+                failed.append(mid)
     log.info(
         "report %s: %d mail(s) sent, %d failed, acute=%s",
         report_id,

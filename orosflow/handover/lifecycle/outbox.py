@@ -482,12 +482,15 @@ async def deliver(report_id: str | None = None, owner: str | None = None) -> Del
     sender is counted and left queued, so the other mails still go out and the next run or
     sweep retries it."""
     result = DeliveryResult()
-    for mid in await asyncio.to_thread(pending_mails, report_id):
-        try:
-            result.sent += await send_mail(mid, owner)
-        except ClaimedElsewhere:
-            result.busy.append(mid)
-        except Exception as exc:  # noqa: BLE001
-            result.failed.append(mid)
-            log.warning("sending mail %s failed: %s", mid, type(exc).__name__)
+    tried: set[str] = set()
+    while todo := [m for m in await asyncio.to_thread(pending_mails, report_id) if m not in tried]:
+        for mid in todo:  # a second round sends what the first queued (fail-closed alerts)
+            tried.add(mid)
+            try:
+                result.sent += await send_mail(mid, owner)
+            except ClaimedElsewhere:
+                result.busy.append(mid)
+            except Exception as exc:  # noqa: BLE001
+                result.failed.append(mid)
+                log.warning("sending mail %s failed: %s", mid, type(exc).__name__)
     return result
