@@ -104,7 +104,7 @@ async def test_running_run_is_left_alone_until_it_shows_no_life_then_crashed_and
         s.add(report)
 
     starter = RecordingStarter()
-    assert await reconcile_once(grace=timedelta(0), starter=starter) == 0  # 10 min default
+    assert await reconcile_once(grace=timedelta(0), starter=starter) == 0  # 2 min default
     await asyncio.sleep(3)
     assert await reconcile_once(grace=timedelta(0), starter=starter) == 0
     assert starter.calls == []

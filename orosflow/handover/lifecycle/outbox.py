@@ -18,6 +18,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from models.tables import AuditEvent, Handover, LifecycleMail, Report
@@ -461,8 +462,29 @@ async def send_mail(mail_id: str, owner: str | None = None) -> bool:
     except BaseException:
         await asyncio.to_thread(release, mail_id)
         raise
-    await asyncio.to_thread(mark_sent, mail_id)
+    await _record_sent(mail_id)
     return True
+
+
+#: Waits between attempts to record a sent mail while the database is unreachable (about a
+#: minute in all: a PostgreSQL restart or fail-over).
+RECORD_RETRY_SECONDS = (0.5, 1, 2, 4, 8, 15, 30)
+
+
+async def _record_sent(mail_id: str) -> None:
+    """Record a mail that has left. It must not be sent again, so the record is retried while
+    the database is away rather than the send; the claim keeps other senders off meanwhile."""
+    for wait in (*RECORD_RETRY_SECONDS, None):
+        try:
+            await asyncio.to_thread(mark_sent, mail_id)
+            return
+        except OperationalError as exc:
+            if wait is None:
+                raise
+            log.warning(
+                "mail %s sent, recording it failed (%s); retrying", mail_id, type(exc).__name__
+            )
+            await asyncio.sleep(wait)
 
 
 @dataclass

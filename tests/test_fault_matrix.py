@@ -1,0 +1,187 @@
+"""Fault matrix, the faults not covered elsewhere: PostgreSQL restarted while a mail is in
+flight, and a crash between the send and its record. Each ends with no report lost and no
+mail delivered as two different messages. docs/reliability.md lists every fault tried, with
+the test that holds it (SMTP down: tests/test_reconcile.py; Prefect down:
+tests/test_serve_recovery.py; a worker killed: tests/test_worker_recovery.py)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from models.tables import AuditEvent, Handover, HandoverStatus
+from orosflow.core import db as dbmod
+from orosflow.core import mail
+from orosflow.core.db import session_scope
+from orosflow.core.settings import reset_settings
+from orosflow.handover.lifecycle import outbox
+from orosflow.handover.reconcile import reconcile_once
+from orosflow.handover.submission import submit
+
+from factories import form
+from support import free_port
+
+
+class PostgresProxy:
+    """A TCP hop in front of the shared PostgreSQL. ``restart`` looks to the app exactly like a
+    server restart — every connection dropped, new ones refused for a while — without touching
+    the server other tests use."""
+
+    def __init__(self, target: tuple[str, int] = ("127.0.0.1", 5432)) -> None:
+        self.target, self.port = target, free_port()
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._open()
+
+    def _open(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, args=(self._server,), daemon=True).start()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                return
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _stop_listening(self) -> None:
+        try:
+            self._server.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread (Linux)
+        except OSError:
+            pass
+        self._server.close()
+
+    def restart(self, down: float) -> None:
+        self._stop_listening()
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        threading.Timer(down, self._open).start()
+
+    def close(self) -> None:
+        self._stop_listening()
+
+
+def _sent_events(rid: str) -> int:
+    with session_scope() as s:
+        return len(
+            s.exec(
+                select(AuditEvent).where(
+                    AuditEvent.report_id == rid, AuditEvent.action == "mail.sent"
+                )
+            ).all()
+        )
+
+
+def _handover_status(rid: str) -> str:
+    with session_scope() as s:
+        return s.exec(select(Handover).where(Handover.report_id == rid)).one().status
+
+
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)
+async def test_postgres_restarted_between_send_and_record_gives_one_mail(
+    db: str, smtp, prefect_server: Path, office_hours: None, monkeypatch
+) -> None:
+    import flows.concern_report as cr
+
+    proxy = PostgresProxy()
+    url = str(dbmod.get_engine().url.render_as_string(hide_password=False))
+    monkeypatch.setenv("OROSFLOW_DATABASE_URL", url.replace(":5432/", f":{proxy.port}/"))
+    reset_settings()
+    dbmod.reset_engine()
+    try:
+        receipt = submit(form(), actor="test:counselor")
+        rid = receipt.reports[0].report_id
+        real_send = mail.send
+
+        async def send_then_restart(msg):  # noqa: ANN001, ANN202
+            await real_send(msg)
+            proxy.restart(down=3)  # the mail has left; its record must wait for the database
+
+        monkeypatch.setattr(mail, "send", send_then_restart)
+        await cr.concern_report(rid)
+
+        assert len(smtp.messages()) == 1
+        assert _sent_events(rid) == 1
+        assert _handover_status(rid) == HandoverStatus.NOTIFIED
+        assert outbox.pending_mails(rid) == []
+    finally:
+        proxy.close()
+        dbmod.reset_engine()
+
+
+class RunInProcess:
+    """The reconciler's run creation, replaced by running the flow here (as a worker would)."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    async def __call__(self, items, attempts):  # noqa: ANN001, ANN204
+        import flows.concern_report as cr
+
+        for rid, _ in items:
+            self.started.append(rid)
+            await cr.concern_report(rid)
+        return {rid: "restarted" for rid, _ in items}
+
+
+async def test_crash_between_send_and_record_resends_the_same_message(
+    sqlite_db: str, smtp, prefect_server: Path, office_hours: None, monkeypatch
+) -> None:
+    """A sender that dies after the relay took the mail and before it was recorded cannot know
+    what happened; the restart sends it again, as the same message (same Message-ID, which the
+    receiving system shows once), and records it. Nothing is lost."""
+    import flows.concern_report as cr
+
+    receipt = submit(form(), actor="test:counselor")
+    rid = receipt.reports[0].report_id
+    real_mark_sent = outbox.mark_sent
+    crashes = iter([True])
+
+    def crash_once(mail_id: str) -> None:
+        if next(crashes, False):
+            raise RuntimeError("the process died here")
+        real_mark_sent(mail_id)
+
+    monkeypatch.setattr(outbox, "mark_sent", crash_once)
+    monkeypatch.setattr(cr, "send_mail", cr.send_mail.with_options(retries=0))
+    with pytest.raises(Exception):  # noqa: B017 - the run ends unfinished
+        await cr.concern_report(rid)
+    assert len(smtp.messages()) == 1 and _sent_events(rid) == 0
+
+    starter = RunInProcess()
+    assert await reconcile_once(grace=timedelta(0), starter=starter) == 1
+    messages = smtp.messages()
+    assert len(messages) == 2
+    assert len({str(m["Message-ID"]).strip() for m in messages}) == 1
+    assert _sent_events(rid) == 1
+    assert _handover_status(rid) == HandoverStatus.NOTIFIED
+    assert await reconcile_once(grace=timedelta(0), starter=starter) == 0
