@@ -14,7 +14,7 @@ from datetime import date as Date  # a field below is named "date"
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from personnummer import personnummer
 from pydantic import (
@@ -23,15 +23,23 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from models.text import MULTILINE, clean_text
+
 CATEGORIES_FILE = Path(__file__).parent / "data" / "categories.toml"
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
+LongText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000), MULTILINE
+]
 OptText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=2000)]
+OptLongText = Annotated[
+    str | None, StringConstraints(strip_whitespace=True, max_length=2000), MULTILINE
+]
 MunicipalityCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{4}$")]
 Phone = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 \-()]{4,24}$")
@@ -54,7 +62,18 @@ def categories() -> dict[str, Category]:
 
 
 class Strict(BaseModel):
+    """Base of every part of the form: unknown fields refused, and the one free-text rule
+    (``models.text``) applied to every string field, present and future, before anything else
+    looks at it. Fields marked ``MULTILINE`` may hold tabs and line breaks."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _free_text(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        multiline = field is not None and MULTILINE in field.metadata
+        return clean_text(value, multiline=multiline)
 
 
 class Urgency(StrEnum):
@@ -122,6 +141,7 @@ class Child(Strict):
     @field_validator("personal_number", mode="before")
     @classmethod
     def _personal_number(cls, value: object) -> object:
+        value = clean_text(value)  # the free-text rule first, as for every other field
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         if not isinstance(value, str):
@@ -141,13 +161,15 @@ class Guardian(Strict):
     phone: Phone | None = None
     relation: Text
     informed: bool
-    not_informed_reason: OptText = None
+    not_informed_reason: OptLongText = None
 
 
 class Concern(Strict):
     categories: list[str] = Field(min_length=1)
     observations: LongText
-    child_said: Annotated[str | None, StringConstraints(max_length=20000)] = None
+    child_said: Annotated[
+        str | None, StringConstraints(strip_whitespace=True, max_length=20000), MULTILINE
+    ] = None
 
     @field_validator("categories")
     @classmethod
@@ -190,7 +212,7 @@ class ConcernForm(Strict):
     concern: Concern
     urgency: Urgency
     child_told: bool
-    child_view: OptText = None
+    child_view: OptLongText = None
     consultations: list[Consultation] = Field(default_factory=list)
     reporter: Reporter
     clinic: Clinic

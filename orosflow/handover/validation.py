@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from models.form import ConcernForm, birth_date_of, categories
+from models.text import CODES as TEXT_CODES
 from orosflow.core.clock import STOCKHOLM, utcnow
 from orosflow.core.legal import legal_text
 from routing import Router, get_router
@@ -90,7 +91,7 @@ def _translate(err: dict[str, Any]) -> FieldError:
         message = _PYDANTIC_MESSAGES[code].format(**ctx)
         if code in {"string_pattern_mismatch", "value_error"} and last in _FIELD_HINTS:
             message = _FIELD_HINTS[last]
-    elif code.endswith("_invalid") or code.endswith("_unknown"):
+    elif code.endswith("_invalid") or code.endswith("_unknown") or code in TEXT_CODES:
         message = err["msg"]  # our own PydanticCustomError: already Swedish
     else:
         message = "Ogiltigt värde."
