@@ -8,6 +8,7 @@ counselor.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from datetime import date as Date  # a field below is named "date"
@@ -31,6 +32,14 @@ from pydantic_core import PydanticCustomError
 from models.text import MULTILINE, clean_text
 
 CATEGORIES_FILE = Path(__file__).parent / "data" / "categories.toml"
+ASCII_PERSONAL_NUMBER = re.compile(r"[0-9]{6}(?:[0-9]{2})?[-+]?[0-9]{4}", re.ASCII)
+#: Most other children in the home (as many as the web form offers rows for): a household
+#: list, not a register; 5,000 entries were once accepted.
+MAX_OTHER_CHILDREN = 20
+#: Most consultations recorded with one report (the web form offers 10 rows).
+MAX_CONSULTATIONS = 10
+#: Most category entries in one list (14 categories exist; room to grow, none to abuse).
+MAX_CATEGORIES = 20
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[
@@ -40,7 +49,8 @@ OptText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_len
 OptLongText = Annotated[
     str | None, StringConstraints(strip_whitespace=True, max_length=2000), MULTILINE
 ]
-MunicipalityCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{4}$")]
+#: ``[0-9]``, not ``\d``: a regex ``\d`` also matches Arabic-Indic and other Unicode digits.
+MunicipalityCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{4}$")]
 Phone = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 \-()]{4,24}$")
 ]
@@ -88,14 +98,25 @@ def normalise_personal_number(value: str) -> str:
     its century from the separator the way Skatteverket defines it (``+`` means 100 or older).
     """
     compact = value.strip().replace(" ", "")
+    invalid = PydanticCustomError(
+        "personal_number_invalid",
+        "Personnumret eller samordningsnumret är inte giltigt. Kontrollera siffrorna "
+        "(10 eller 12 siffror, t.ex. ÅÅMMDD-NNNN) och att datumet finns.",
+    )
+    if not ASCII_PERSONAL_NUMBER.fullmatch(compact):
+        # Only 0-9 (and one - or +): the library would parse Arabic-Indic or other Unicode
+        # digits and the number would be stored as typed, unfindable and unroutable.
+        if any(ch.isdigit() and not ch.isascii() for ch in compact):
+            raise PydanticCustomError(
+                "personal_number_invalid",
+                "Personnumret eller samordningsnumret är inte giltigt: skriv det med siffrorna "
+                "0–9 (10 eller 12 siffror, t.ex. ÅÅMMDD-NNNN).",
+            )
+        raise invalid
     try:
         parsed = personnummer.parse(compact)
     except personnummer.PersonnummerException:
-        raise PydanticCustomError(
-            "personal_number_invalid",
-            "Personnumret eller samordningsnumret är inte giltigt. Kontrollera siffrorna "
-            "(10 eller 12 siffror, t.ex. ÅÅMMDD-NNNN) och att datumet finns.",
-        ) from None
+        raise invalid from None
     return parsed.format(long_format=True)
 
 
@@ -165,7 +186,7 @@ class Guardian(Strict):
 
 
 class Concern(Strict):
-    categories: list[str] = Field(min_length=1)
+    categories: list[str] = Field(min_length=1, max_length=MAX_CATEGORIES)
     observations: LongText
     child_said: Annotated[
         str | None, StringConstraints(strip_whitespace=True, max_length=20000), MULTILINE
@@ -207,13 +228,13 @@ class ConcernForm(Strict):
     """One submission: one or more children, each of whom becomes a report of its own."""
 
     children: list[Child] = Field(min_length=1, max_length=12)
-    other_children: list[OtherChild] = Field(default_factory=list)
+    other_children: list[OtherChild] = Field(default_factory=list, max_length=MAX_OTHER_CHILDREN)
     guardians: list[Guardian] = Field(default_factory=list, max_length=6)
     concern: Concern
     urgency: Urgency
     child_told: bool
     child_view: OptLongText = None
-    consultations: list[Consultation] = Field(default_factory=list)
+    consultations: list[Consultation] = Field(default_factory=list, max_length=MAX_CONSULTATIONS)
     reporter: Reporter
     clinic: Clinic
     report_date: date | None = Field(

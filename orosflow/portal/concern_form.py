@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from models.form import Category, categories
+from models.form import MAX_CONSULTATIONS, MAX_OTHER_CHILDREN, Category, categories
 from orosflow.handover.validation import FieldError
 from orosflow.identity.accounts import Principal
 from routing import get_router
@@ -55,7 +55,12 @@ ROW_FIELDS: dict[str, tuple[str, ...]] = {
     "consultations": ("kind", "date", "note"),
 }
 #: Most rows the page offers (children and guardians: the form model's own limits).
-ROW_LIMITS = {"children": 12, "other_children": 20, "guardians": 6, "consultations": 10}
+ROW_LIMITS = {
+    "children": 12,
+    "other_children": MAX_OTHER_CHILDREN,
+    "guardians": 6,
+    "consultations": MAX_CONSULTATIONS,
+}
 #: Rows that may be left out: a completely blank one is dropped when the form is sent.
 OPTIONAL_ROWS = ("other_children", "guardians", "consultations")
 
@@ -299,7 +304,7 @@ def municipality_code(value: str) -> str | None:
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # other Unicode digits: validation refuses them
         return value
     wanted = value.casefold().removesuffix(" kommun")
     for m in get_router().municipalities():
@@ -330,7 +335,9 @@ def to_submission(raw: Raw) -> dict[str, Any]:
     others = []
     for row in raw["other_children"]:
         age = row["age"].strip()
-        others.append({"name": row["name"], "age": int(age) if age.isdigit() else (age or None)})
+        # ASCII digits only: int() would silently read Arabic-Indic and other digits.
+        number = age.isascii() and age.isdigit()
+        others.append({"name": row["name"], "age": int(age) if number else (age or None)})
     guardians = []
     for row in raw["guardians"]:
         g: dict[str, Any] = {

@@ -4,6 +4,7 @@ Swedish field error, and nothing is stored."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from sqlmodel import func, select
 from models.tables import AuditEvent, Report
 from orosflow.core.db import session_scope
 
-from factories import form
+from factories import child, form
 from portal_support import api_headers, login
 
 URL = "/api/v1/reports"
@@ -164,3 +165,76 @@ def test_valid_web_post_helper_is_accepted(portal: TestClient, office_hours: Non
     resp = portal.post("/reports/new", data=_valid_post(csrf), follow_redirects=False)
     assert resp.status_code == 303, resp.text[:3000]
     assert stored()[0] == 1
+
+
+# --- finding 7: request body limit ------------------------------------------------------------
+
+
+def test_api_body_over_1_mb_is_413_in_the_api_error_shape_and_nothing_is_stored(
+    portal: TestClient, office_hours: None
+) -> None:
+    headers = api_headers("kim.kurator")
+    before = stored()
+    data = form(other_children=[{"name": "Syskon " + "x" * 150, "age": 5}] * 7000)
+    body = json.dumps(data).encode()
+    assert len(body) > 1024 * 1024
+    resp = portal.post(URL, content=body, headers={**headers, "Content-Type": "application/json"})
+    assert resp.status_code == 413
+    assert resp.json() == {"error": {"code": "body_too_large", "message": ANY_SWEDISH}}
+    assert "1 MB" in resp.json()["error"]["message"]
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert stored() == before
+
+
+def test_chunked_body_without_length_is_cut_at_the_limit(
+    portal: TestClient, office_hours: None
+) -> None:
+    headers = api_headers("kim.kurator")
+
+    def chunks() -> Any:
+        yield b'{"children": ['
+        for _ in range(2000):
+            yield b'{"name": "' + b"x" * 1000 + b'"},'
+        yield b"{}]}"
+
+    resp = portal.post(
+        URL, content=chunks(), headers={**headers, "Content-Type": "application/json"}
+    )
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "body_too_large"
+
+
+def test_web_form_over_1_mb_gets_a_swedish_413_page(portal: TestClient) -> None:
+    csrf = login(portal, "kim.kurator")
+    resp = portal.post(
+        "/reports/new",
+        data={**_valid_post(csrf), "concern-observations": "ö" * 600_000},
+    )
+    assert resp.status_code == 413
+    assert "Formuläret är för stort" in resp.text and "inget har sparats" in resp.text
+    assert "öööö" not in resp.text
+    assert stored()[0] == 0
+
+
+def test_a_large_but_real_form_is_under_the_limit(portal: TestClient, office_hours: None) -> None:
+    """Twelve children is the form's maximum; long texts at their limits still fit."""
+    headers = api_headers("kim.kurator")
+    big = {k: "Å" * 2000 for k in ("address", "school", "staying_description")}
+    data = form(
+        children=[child(**big) for _ in range(12)],
+        concern={"categories": ["neglect"], "observations": "ä" * 20000, "child_said": "ö" * 20000},
+        other_children=[{"name": "Syskon", "age": 5}] * 20,
+    )
+    body = json.dumps(data, ensure_ascii=True).encode()  # every ä as \\u00e4: 6 bytes
+    assert len(body) < 1024 * 1024
+    resp = portal.post(URL, content=body, headers={**headers, "Content-Type": "application/json"})
+    assert resp.status_code == 201, resp.text[:500]
+
+
+class _AnySwedish(str):
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and "Begäran är för stor" in other
+
+    __hash__ = str.__hash__
+
+
+ANY_SWEDISH = _AnySwedish()
