@@ -11,6 +11,7 @@ or a whole section — to a field that exists on the page and to a Swedish label
 from __future__ import annotations
 
 import copy
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import groupby
@@ -172,7 +173,14 @@ def initial(principal: Principal) -> Raw:
         },
         "clinic": {"name": "", "municipality": ""},
         "report_date": "",
+        "submission_token": new_submission_token(),
     }
+
+
+def new_submission_token() -> str:
+    """The form's one-time token: sending the same form twice (double click, resend after a
+    lost answer) stores it once and shows the first receipt."""
+    return secrets.token_urlsafe(18)
 
 
 def parse_post(items: Iterable[tuple[str, Any]], principal: Principal) -> Raw:
@@ -227,6 +235,7 @@ def parse_post(items: Iterable[tuple[str, Any]], principal: Principal) -> Raw:
         },
         "clinic": {"name": one("clinic-name"), "municipality": one("clinic-municipality")},
         "report_date": one("report_date"),
+        "submission_token": one("submission_token") or new_submission_token(),
     }
 
 
