@@ -8,13 +8,14 @@ counselor.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from datetime import date as Date  # a field below is named "date"
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from personnummer import personnummer
 from pydantic import (
@@ -23,16 +24,33 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from models.text import MULTILINE, clean_text
+
 CATEGORIES_FILE = Path(__file__).parent / "data" / "categories.toml"
+ASCII_PERSONAL_NUMBER = re.compile(r"[0-9]{6}(?:[0-9]{2})?[-+]?[0-9]{4}", re.ASCII)
+#: Most other children in the home (as many as the web form offers rows for): a household
+#: list, not a register; 5,000 entries were once accepted.
+MAX_OTHER_CHILDREN = 20
+#: Most consultations recorded with one report (the web form offers 10 rows).
+MAX_CONSULTATIONS = 10
+#: Most category entries in one list (14 categories exist; room to grow, none to abuse).
+MAX_CATEGORIES = 20
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
+LongText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000), MULTILINE
+]
 OptText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=2000)]
-MunicipalityCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{4}$")]
+OptLongText = Annotated[
+    str | None, StringConstraints(strip_whitespace=True, max_length=2000), MULTILINE
+]
+#: ``[0-9]``, not ``\d``: a regex ``\d`` also matches Arabic-Indic and other Unicode digits.
+MunicipalityCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{4}$")]
 Phone = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 \-()]{4,24}$")
 ]
@@ -54,7 +72,18 @@ def categories() -> dict[str, Category]:
 
 
 class Strict(BaseModel):
+    """Base of every part of the form: unknown fields refused, and the one free-text rule
+    (``models.text``) applied to every string field, present and future, before anything else
+    looks at it. Fields marked ``MULTILINE`` may hold tabs and line breaks."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _free_text(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        multiline = field is not None and MULTILINE in field.metadata
+        return clean_text(value, multiline=multiline)
 
 
 class Urgency(StrEnum):
@@ -69,14 +98,25 @@ def normalise_personal_number(value: str) -> str:
     its century from the separator the way Skatteverket defines it (``+`` means 100 or older).
     """
     compact = value.strip().replace(" ", "")
+    invalid = PydanticCustomError(
+        "personal_number_invalid",
+        "Personnumret eller samordningsnumret är inte giltigt. Kontrollera siffrorna "
+        "(10 eller 12 siffror, t.ex. ÅÅMMDD-NNNN) och att datumet finns.",
+    )
+    if not ASCII_PERSONAL_NUMBER.fullmatch(compact):
+        # Only 0-9 (and one - or +): the library would parse Arabic-Indic or other Unicode
+        # digits and the number would be stored as typed, unfindable and unroutable.
+        if any(ch.isdigit() and not ch.isascii() for ch in compact):
+            raise PydanticCustomError(
+                "personal_number_invalid",
+                "Personnumret eller samordningsnumret är inte giltigt: skriv det med siffrorna "
+                "0–9 (10 eller 12 siffror, t.ex. ÅÅMMDD-NNNN).",
+            )
+        raise invalid
     try:
         parsed = personnummer.parse(compact)
     except personnummer.PersonnummerException:
-        raise PydanticCustomError(
-            "personal_number_invalid",
-            "Personnumret eller samordningsnumret är inte giltigt. Kontrollera siffrorna "
-            "(10 eller 12 siffror, t.ex. ÅÅMMDD-NNNN) och att datumet finns.",
-        ) from None
+        raise invalid from None
     return parsed.format(long_format=True)
 
 
@@ -122,6 +162,7 @@ class Child(Strict):
     @field_validator("personal_number", mode="before")
     @classmethod
     def _personal_number(cls, value: object) -> object:
+        value = clean_text(value)  # the free-text rule first, as for every other field
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         if not isinstance(value, str):
@@ -141,13 +182,15 @@ class Guardian(Strict):
     phone: Phone | None = None
     relation: Text
     informed: bool
-    not_informed_reason: OptText = None
+    not_informed_reason: OptLongText = None
 
 
 class Concern(Strict):
-    categories: list[str] = Field(min_length=1)
+    categories: list[str] = Field(min_length=1, max_length=MAX_CATEGORIES)
     observations: LongText
-    child_said: Annotated[str | None, StringConstraints(max_length=20000)] = None
+    child_said: Annotated[
+        str | None, StringConstraints(strip_whitespace=True, max_length=20000), MULTILINE
+    ] = None
 
     @field_validator("categories")
     @classmethod
@@ -185,13 +228,13 @@ class ConcernForm(Strict):
     """One submission: one or more children, each of whom becomes a report of its own."""
 
     children: list[Child] = Field(min_length=1, max_length=12)
-    other_children: list[OtherChild] = Field(default_factory=list)
+    other_children: list[OtherChild] = Field(default_factory=list, max_length=MAX_OTHER_CHILDREN)
     guardians: list[Guardian] = Field(default_factory=list, max_length=6)
     concern: Concern
     urgency: Urgency
     child_told: bool
-    child_view: OptText = None
-    consultations: list[Consultation] = Field(default_factory=list)
+    child_view: OptLongText = None
+    consultations: list[Consultation] = Field(default_factory=list, max_length=MAX_CONSULTATIONS)
     reporter: Reporter
     clinic: Clinic
     report_date: date | None = Field(

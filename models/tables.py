@@ -197,6 +197,43 @@ class LifecycleMail(SQLModel, table=True):
     attempts: int = 0
 
 
+class IdempotencyKey(SQLModel, table=True):
+    """A client's ``Idempotency-Key`` (or the portal form's one-time token) and what it stored.
+
+    Holds no content: the key's digest (with the account), a keyed digest of the body, and the
+    submission's sibling group. Kept for a day (``expires_at``), then deleted.
+    """
+
+    __tablename__ = "idempotency_key"
+
+    #: SHA-256 of the account and the key: the primary key makes a concurrent twin fail.
+    key_digest: str = Field(primary_key=True, max_length=64)
+    #: HMAC of the canonical body (``orosflow.core.crypto.lookup_digests``).
+    body_digest: str = Field(max_length=64)
+    #: The submission the key stored (None while its transaction is still open).
+    sibling_group_id: str | None = Field(default=None, max_length=36)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class RecentChildReport(SQLModel, table=True):
+    """The newest report for one child from one counselor, for the duplicate question.
+
+    ``pair_digest`` is a keyed HMAC of the reporter's e-mail and the child's personnummer, never
+    either in clear; the row is deleted after the duplicate window (``expires_at``). Its
+    primary key, locked for the transaction, makes two simultaneous reports for the same child
+    from the same counselor wait for each other, so the second sees the first.
+    """
+
+    __tablename__ = "recent_child_report"
+
+    pair_digest: str = Field(primary_key=True, max_length=64)
+    #: The report's reference (None only inside the transaction that creates the row).
+    reference: str | None = Field(default=None, max_length=20)
+    submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
 class ReferenceCounter(SQLModel, table=True):
     """Last reference number issued per year (``OA-<year>-<6 digits>``)."""
 

@@ -165,3 +165,87 @@ def test_structural_errors_are_swedish_and_never_echo_input() -> None:
 def test_siblings_each_validated_with_their_index() -> None:
     errs = errors_of(form(children=[child(), child(personal_number="20120315-1237")]))
     assert list(errs) == ["children.1.personal_number"]
+
+
+# --- issue 11, finding 7: validation gaps ------------------------------------------------------
+
+#: The digits 0-9 in other scripts: Arabic-Indic, Eastern Arabic (Persian), Devanagari,
+#: fullwidth, mathematical bold.
+DIGIT_SYSTEMS = {
+    "arabic-indic": 0x0660,
+    "persian": 0x06F0,
+    "devanagari": 0x0966,
+    "fullwidth": 0xFF10,
+    "math-bold": 0x1D7CE,
+}
+
+
+def _in_digits(text: str, zero: int) -> str:
+    return text.translate({ord(str(d)): chr(zero + d) for d in range(10)})
+
+
+@pytest.mark.parametrize("system", sorted(DIGIT_SYSTEMS))
+@pytest.mark.parametrize("which", ["all", "one"])
+def test_personnummer_in_other_digits_is_refused_not_normalised(system: str, which: str) -> None:
+    good = pnr(date(2012, 3, 15))
+    number = (
+        _in_digits(good, DIGIT_SYSTEMS[system])
+        if which == "all"
+        else good[:-1] + _in_digits(good[-1], DIGIT_SYSTEMS[system])
+    )
+    errs = errors_of(form(children=[child(personal_number=number)]))
+    code, message = errs["children.0.personal_number"]
+    assert code == "personal_number_invalid" and "0–9" in message
+    assert number not in message
+
+
+@pytest.mark.parametrize("system", sorted(DIGIT_SYSTEMS))
+def test_municipality_code_in_other_digits_is_refused(system: str) -> None:
+    code = _in_digits("0180", DIGIT_SYSTEMS[system])
+    errs = errors_of(form(clinic={"name": "UM", "municipality": code}))
+    assert errs["clinic.municipality"][0] == "string_pattern_mismatch"
+    assert code not in errs["clinic.municipality"][1]
+
+
+def test_report_date_long_ago_is_refused_and_cannot_make_an_adult_a_child() -> None:
+    """The attack: report_date 2005-01-01 let a person born in 1995 pass the under-18 check."""
+    adult = child(personal_number=pnr(date(1995, 6, 1)))
+    errs = errors_of(form(children=[adult], report_date="2005-01-01"))
+    assert errs["report_date"][0] == "report_date_too_old"
+    assert "30 dagar" in errs["report_date"][1]
+    assert errs["children.0.personal_number"][0] == "child_adult"
+
+
+def test_report_date_window_is_30_days_back_to_today() -> None:
+    assert validate_form(form(report_date="2026-10-24"), now=NOW).report_date == date(2026, 10, 24)
+    assert errors_of(form(report_date="2026-10-23"))["report_date"][0] == "report_date_too_old"
+    assert errors_of(form(report_date="2026-11-24"))["report_date"][0] == "report_date_future"
+
+
+def test_age_is_checked_on_the_later_of_report_date_and_today() -> None:
+    # 17 on the report date (ten days ago), 18 today: no orosanmälan, guidance instead.
+    turned_18 = child(personal_number=pnr(date(2008, 11, 20)))
+    errs = errors_of(form(children=[turned_18], report_date="2026-11-13"))
+    assert errs["children.0.personal_number"][0] == "child_adult"
+
+
+@pytest.mark.parametrize(
+    ("field", "item", "limit"),
+    [
+        ("other_children", {"name": "Syskon", "age": 5}, 20),
+        ("consultations", {"kind": "colleague"}, 10),
+    ],
+)
+def test_lists_have_limits_with_swedish_field_errors(
+    field: str, item: dict[str, object], limit: int
+) -> None:
+    assert len(getattr(validate_form(form(**{field: [item] * limit}), now=NOW), field)) == limit
+    for count in (limit + 1, 5000):
+        errs = errors_of(form(**{field: [item] * count}))
+        assert errs[field] == ("too_long", f"Högst {limit} får anges.")
+        assert len(errs) == 1  # one error for the list, not one per item
+
+
+def test_category_list_has_a_limit() -> None:
+    errs = errors_of(form(concern={"categories": ["neglect"] * 5000, "observations": "Text."}))
+    assert errs["concern.categories"] == ("too_long", "Högst 20 får anges.")

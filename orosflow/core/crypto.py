@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -139,3 +140,19 @@ def seal_json(data_key: bytes, obj: object, aad: str) -> bytes:
 
 def open_json(data_key: bytes, blob: bytes, aad: str) -> object:
     return json.loads(_open(data_key, blob, aad))
+
+
+def lookup_digests(ring: Keyring, purpose: str, value: str) -> list[str]:
+    """Keyed digests (HMAC-SHA256) of ``value`` for finding rows without storing the value.
+
+    One per master key, the active key's first: store the first, match against all, so a key
+    rotation does not hide what was stored just before it. The HMAC key is derived from the
+    master key and ``purpose``, so digests for different uses cannot be compared. Unlike a plain
+    hash, a digest of a personnummer cannot be brute-forced without the key store.
+    """
+    order = [ring.active, *sorted(k for k in ring.keys if k != ring.active)]
+    out = []
+    for kid in order:
+        derived = hmac.new(ring.keys[kid], f"orosflow-lookup:{purpose}".encode(), "sha256").digest()
+        out.append(hmac.new(derived, value.encode(), "sha256").hexdigest())
+    return out

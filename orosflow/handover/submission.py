@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 from models.form import Child, ConcernForm, Urgency
 from models.tables import ChildRecord, GuardianRecord, ReferenceCounter, Report, ReportKey
@@ -27,6 +28,7 @@ from orosflow.core.clock import STOCKHOLM, utcnow
 from orosflow.core.crypto import Keyring, load_keyring, new_data_key, seal_json
 from orosflow.core.db import session_scope
 from orosflow.handover import routing_call
+from orosflow.handover.duplicates import SubmitOnce
 from orosflow.handover.lifecycle import apply_transition, create_handover, reporter_digest
 from orosflow.handover.lifecycle.outbox import enqueue_mail
 from orosflow.handover.routing_call import CallNow, Recipient, calls_for
@@ -34,7 +36,17 @@ from orosflow.handover.validation import validate_form
 from routing import Decision, get_router
 
 log = logging.getLogger("orosflow.handover.submission")
-__all__ = ["CallNow", "Receipt", "ReceiptItem", "Recipient", "calls_for", "store_form", "submit"]
+__all__ = [
+    "CallNow",
+    "Receipt",
+    "ReceiptItem",
+    "Recipient",
+    "SubmitOnce",
+    "calls_for",
+    "store_form",
+    "stored_receipt",
+    "submit",
+]
 
 
 @dataclass
@@ -57,6 +69,8 @@ class Receipt:
     urgency: str
     reports: list[ReceiptItem] = field(default_factory=list)
     message: str = ""
+    #: True when this answers a retry (same idempotency key): nothing new was stored.
+    replayed: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -247,12 +261,63 @@ def submit(
     *,
     actor: str,
     now: datetime | None = None,
+    once: SubmitOnce | None = None,
 ) -> Receipt:
-    """Validate, store durably and return the receipt. Raises ``FormInvalid`` storing nothing."""
+    """Validate, store durably and return the receipt. Raises ``FormInvalid`` storing nothing.
+
+    With ``once`` (API and portal) a retry with the same key gets the first receipt back
+    (``replayed``), and a report for a child the counselor reported within a day raises
+    ``DuplicateSuspected`` unless confirmed; see ``orosflow.handover.duplicates``.
+    """
     form = validate_form(data, now=now)
     keyring = load_keyring()
     get_router()  # load the directory before the write lock is taken
-    with session_scope() as session:  # keep the write transaction short: SQLite has one writer
-        receipt = store_form(session, form, actor=actor, keyring=keyring, now=now)
+    for attempt in (1, 2):
+        try:
+            with session_scope() as session:  # keep the write transaction short (one writer)
+                at = now or utcnow()
+                replay = once.claim(session, form, form.reporter.email, at) if once else None
+                if replay:
+                    receipt = stored_receipt(session, replay)
+                else:
+                    receipt = store_form(session, form, actor=actor, keyring=keyring, now=at)
+                    if once:
+                        refs = [r.reference for r in receipt.reports]
+                        once.record(session, receipt.sibling_group_id, refs, at)
+            break
+        except IntegrityError:
+            if once is None or attempt == 2:
+                raise
+            # A concurrent twin claimed the same key first; the retry finds its receipt.
+            log.info("idempotency key claimed by a concurrent request; answering with its receipt")
     _tell_counselor(receipt)
+    return receipt
+
+
+# --- a stored submission's receipt (answers a retried idempotency key) -------------------------
+
+
+def stored_receipt(session: Session, sibling_group_id: str) -> Receipt:
+    """The receipt of a stored submission, rebuilt from its reports' stored decisions: the same
+    references, recipients and calls that the first answer gave."""
+    reports = session.exec(
+        select(Report)
+        .where(Report.sibling_group_id == sibling_group_id)
+        .order_by(col(Report.child_index))
+    ).all()
+    first = reports[0]
+    receipt = Receipt(
+        sibling_group_id=sibling_group_id,
+        submitted_at=first.submitted_at.isoformat(),
+        urgency=first.urgency,
+        replayed=True,
+    )
+    for report in reports:
+        item = ReceiptItem(report.id, report.reference, report.child_index)
+        decision = routing_call.stored_decision(report)
+        if decision is not None:
+            item.recipients = routing_call.recipients(decision)
+            item.calls = calls_for(decision)
+            item.call_now = item.calls[0] if item.calls else None
+        receipt.reports.append(item)
     return receipt

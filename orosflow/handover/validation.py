@@ -8,12 +8,13 @@ stored unless the list is empty.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from models.form import ConcernForm, birth_date_of, categories
+from models.text import CODES as TEXT_CODES
 from orosflow.core.clock import STOCKHOLM, utcnow
 from orosflow.core.legal import legal_text
 from routing import Router, get_router
@@ -90,7 +91,7 @@ def _translate(err: dict[str, Any]) -> FieldError:
         message = _PYDANTIC_MESSAGES[code].format(**ctx)
         if code in {"string_pattern_mismatch", "value_error"} and last in _FIELD_HINTS:
             message = _FIELD_HINTS[last]
-    elif code.endswith("_invalid") or code.endswith("_unknown"):
+    elif code.endswith("_invalid") or code.endswith("_unknown") or code in TEXT_CODES:
         message = err["msg"]  # our own PydanticCustomError: already Swedish
     else:
         message = "Ogiltigt värde."
@@ -268,6 +269,30 @@ def _consultation_rules(form: ConcernForm, day: date) -> list[FieldError]:
     return errors
 
 
+#: How far back a report date may lie: the report is about what the counselor knows now, and
+#: an old date was once used to let a 31-year-old pass the under-18 check.
+REPORT_DATE_MAX_DAYS_BACK = 30
+
+
+def _report_date_rules(report_date: date | None, today: date) -> list[FieldError]:
+    if report_date is None:
+        return []
+    if report_date > today:
+        return [
+            FieldError("report_date", "report_date_future", "Datumet får inte ligga i framtiden.")
+        ]
+    if report_date < today - timedelta(days=REPORT_DATE_MAX_DAYS_BACK):
+        return [
+            FieldError(
+                "report_date",
+                "report_date_too_old",
+                f"Anmälans datum får ligga högst {REPORT_DATE_MAX_DAYS_BACK} dagar bakåt i "
+                "tiden. Ange dagens datum och skriv i texten när det du beskriver hände.",
+            )
+        ]
+    return []
+
+
 def validate_form(
     data: dict[str, Any] | ConcernForm,
     *,
@@ -281,12 +306,11 @@ def validate_form(
         raise FormInvalid([_translate(e) for e in exc.errors()]) from None
     today = today_in_sweden(now)
     day = form.report_date or today
-    errors: list[FieldError] = []
-    if form.report_date and form.report_date > today:
-        errors.append(
-            FieldError("report_date", "report_date_future", "Datumet får inte ligga i framtiden.")
-        )
-    errors += _child_identity_rules(form, day)
+    errors: list[FieldError] = _report_date_rules(form.report_date, today)
+    # Under 18 on the later of the report date and today: a back-dated report date must not
+    # let an adult pass (domain.md 7 says "on the report date"; the two differ by at most
+    # REPORT_DATE_MAX_DAYS_BACK days, and in that window the stricter reading holds).
+    errors += _child_identity_rules(form, max(day, today))
     errors += _municipality_rules(form, router or get_router())
     errors += _guardian_rules(form)
     errors += _consultation_rules(form, day)

@@ -20,6 +20,7 @@ from models.accounts import Role
 from orosflow.core import redaction
 from orosflow.identity.accounts import LoginRefused, identity_provider
 from orosflow.portal import admin, auditor, counselor, devmail, intake
+from orosflow.portal.limits import BodyLimit
 from orosflow.portal.sessions import ActiveSession, close_session, open_session
 from orosflow.portal.web import (
     CSRF_FIELD,
@@ -76,6 +77,9 @@ def create_app() -> FastAPI:
         app.add_exception_handler(exc_type, handler)
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+
+    # Inside the security headers (added before them), outside everything that reads a body.
+    app.add_middleware(BodyLimit)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:

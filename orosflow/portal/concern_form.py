@@ -11,12 +11,13 @@ or a whole section — to a field that exists on the page and to a Swedish label
 from __future__ import annotations
 
 import copy
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from models.form import Category, categories
+from models.form import MAX_CONSULTATIONS, MAX_OTHER_CHILDREN, Category, categories
 from orosflow.handover.validation import FieldError
 from orosflow.identity.accounts import Principal
 from routing import get_router
@@ -55,7 +56,12 @@ ROW_FIELDS: dict[str, tuple[str, ...]] = {
     "consultations": ("kind", "date", "note"),
 }
 #: Most rows the page offers (children and guardians: the form model's own limits).
-ROW_LIMITS = {"children": 12, "other_children": 20, "guardians": 6, "consultations": 10}
+ROW_LIMITS = {
+    "children": 12,
+    "other_children": MAX_OTHER_CHILDREN,
+    "guardians": 6,
+    "consultations": MAX_CONSULTATIONS,
+}
 #: Rows that may be left out: a completely blank one is dropped when the form is sent.
 OPTIONAL_ROWS = ("other_children", "guardians", "consultations")
 
@@ -167,7 +173,14 @@ def initial(principal: Principal) -> Raw:
         },
         "clinic": {"name": "", "municipality": ""},
         "report_date": "",
+        "submission_token": new_submission_token(),
     }
+
+
+def new_submission_token() -> str:
+    """The form's one-time token: sending the same form twice (double click, resend after a
+    lost answer) stores it once and shows the first receipt."""
+    return secrets.token_urlsafe(18)
 
 
 def parse_post(items: Iterable[tuple[str, Any]], principal: Principal) -> Raw:
@@ -222,6 +235,7 @@ def parse_post(items: Iterable[tuple[str, Any]], principal: Principal) -> Raw:
         },
         "clinic": {"name": one("clinic-name"), "municipality": one("clinic-municipality")},
         "report_date": one("report_date"),
+        "submission_token": one("submission_token") or new_submission_token(),
     }
 
 
@@ -299,7 +313,7 @@ def municipality_code(value: str) -> str | None:
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # other Unicode digits: validation refuses them
         return value
     wanted = value.casefold().removesuffix(" kommun")
     for m in get_router().municipalities():
@@ -330,7 +344,9 @@ def to_submission(raw: Raw) -> dict[str, Any]:
     others = []
     for row in raw["other_children"]:
         age = row["age"].strip()
-        others.append({"name": row["name"], "age": int(age) if age.isdigit() else (age or None)})
+        # ASCII digits only: int() would silently read Arabic-Indic and other digits.
+        number = age.isascii() and age.isdigit()
+        others.append({"name": row["name"], "age": int(age) if number else (age or None)})
     guardians = []
     for row in raw["guardians"]:
         g: dict[str, Any] = {

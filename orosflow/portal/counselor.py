@@ -20,7 +20,7 @@ import logging
 from datetime import date, datetime, time
 from typing import Annotated, Any
 
-from fastapi import BackgroundTasks, Body, Depends, Request
+from fastapi import BackgroundTasks, Body, Depends, Header, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -31,6 +31,7 @@ from orosflow.core.db import session_scope
 from orosflow.core.legal import deadlines, legal_text
 from orosflow.core.settings import PROJECT_ROOT, get_settings
 from orosflow.handover import trigger
+from orosflow.handover.duplicates import DuplicateSuspected, IdempotencyConflict, key_problem
 from orosflow.handover.lifecycle import (
     DECLINE_REASONS,
     IllegalTransition,
@@ -124,6 +125,7 @@ def _form_page(
     by_slot: dict[str, str] | None = None,
     focus: str | None = None,
     notice: str | None = None,
+    duplicate: DuplicateSuspected | None = None,
     status_code: int = 200,
 ) -> Response:
     return render(
@@ -136,6 +138,7 @@ def _form_page(
             "e": by_slot or {},
             "focus": focus,
             "notice": notice,
+            "duplicate": duplicate,
             "limits": cf.ROW_LIMITS,
             "labels": cf.ROW_LABELS,
             "titles": cf.ROW_TITLES,
@@ -175,14 +178,34 @@ def post_report(
     """Send the form (``action=submit``) or add/remove a row and show the form again."""
     raw = cf.parse_post(posted, principal)
     action = next((str(v) for k, v in posted if k == "action"), "")
-    if action == "submit":
+    if action in ("submit", "submit_confirmed"):
         raw = cf.prune_blank_rows(raw)
+        token = raw["submission_token"]
         try:
-            receipt = counselor_reports.submit_as(cf.to_submission(raw), principal)
+            receipt = counselor_reports.submit_as(
+                cf.to_submission(raw),
+                principal,
+                idempotency_key=None if key_problem(token) else f"web:{token}",
+                confirm_duplicate=action == "submit_confirmed",
+            )
         except FormInvalid as exc:
             errors, by_slot = cf.page_errors(exc.errors, raw)
             return _form_page(request, raw, errors=errors, by_slot=by_slot, status_code=400)
-        _start_in_background(background, receipt)
+        except DuplicateSuspected as exc:
+            return _form_page(request, raw, duplicate=exc, status_code=409)
+        except IdempotencyConflict:
+            # This form was sent before with other content (edited after a resend): nothing is
+            # stored now; a fresh token lets the counselor send it as a new report on purpose.
+            return _form_page(
+                request,
+                {**raw, "submission_token": cf.new_submission_token()},
+                notice="Det här formuläret har redan skickats en gång, med andra uppgifter. "
+                "Inget nytt har sparats. Se ”Mina anmälningar”; vill du skicka uppgifterna "
+                "nedan som en ny anmälan, tryck på ”Skicka anmälan” igen.",
+                status_code=409,
+            )
+        if not receipt.replayed:  # a resend shows the first receipt; its flows already run
+            _start_in_background(background, receipt)
         return RedirectResponse(f"/my/receipts/{receipt.sibling_group_id}", status_code=303)
     result = cf.apply_action(raw, action)
     if result is None:  # e.g. Enter pressed in a text field: the hidden default button
@@ -533,7 +556,18 @@ def _example() -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-_FORM_BODY: dict[str, Any] = {"schema": _inline_refs(ConcernForm.model_json_schema())}
+def _submit_schema() -> dict[str, Any]:
+    """The form's schema plus the one field that is not part of the form."""
+    schema = _inline_refs(ConcernForm.model_json_schema())
+    schema["properties"]["confirm_duplicate"] = {
+        "type": "boolean",
+        "default": False,
+        "description": "Send anyway although the same child was reported by you within 24 h.",
+    }
+    return schema
+
+
+_FORM_BODY: dict[str, Any] = {"schema": _submit_schema()}
 if (_ex := _example()) is not None:
     _FORM_BODY["example"] = _ex
 
@@ -554,9 +588,20 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     description="The body is the concern form (`ConcernForm`). The reporter's e-mail must be "
     "the token account's e-mail (it is filled in when left out). On success the reports are "
     "stored before the answer is sent; flow runs start in the background. Errors: 422 "
-    "`form_invalid` lists every field error with a Swedish message; nothing is stored.",
+    "`form_invalid` lists every field error with a Swedish message; nothing is stored.\n\n"
+    "Send an `Idempotency-Key` header to make retries safe: the same key and body give the "
+    "first receipt again (header `Idempotent-Replayed: true`), the same key with another body "
+    "409 `idempotency_key_reused`. A report for a child (same personnummer) that the same "
+    "counselor reported within 24 hours gives 409 `duplicate_suspected` naming the earlier "
+    'reference, unless the body has `"confirm_duplicate": true`. Bodies over 1 MB: 413.',
     responses={
         **_AUTH_ERRORS,
+        409: {
+            "model": ErrorOut,
+            "description": "`duplicate_suspected` (fields name the children and the earlier "
+            "references) or `idempotency_key_reused`; nothing is stored.",
+        },
+        413: {"model": ErrorOut, "description": "`body_too_large`: over 1 MB."},
         422: {"model": ErrorOut, "description": "`form_invalid`: the form has errors."},
     },
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": _FORM_BODY}}},
@@ -564,10 +609,40 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 def submit_api(
     principal: ApiCounselor,
     background: BackgroundTasks,
+    response: Response,
     body: Annotated[Any, Body()] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Any unique value per report (a UUID): a retry with the same key and "
+            "body gets the first receipt back, nothing is stored twice. Kept for 24 hours.",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
+    confirm = False
+    if isinstance(body, dict) and "confirm_duplicate" in body:
+        body = dict(body)
+        confirm = body.pop("confirm_duplicate")
+        if not isinstance(confirm, bool):
+            raise ApiError(
+                422,
+                "form_invalid",
+                "Formuläret har 1 fel; inget har sparats.",
+                [
+                    {
+                        "field": "confirm_duplicate",
+                        "code": "bool_type",
+                        "message": "Ange true eller false.",
+                    }
+                ],
+            )
+    if idempotency_key is not None and (problem := key_problem(idempotency_key)):
+        raise ApiError(422, "idempotency_key_invalid", problem)
     try:
-        receipt = counselor_reports.submit_as(body, principal)
+        receipt = counselor_reports.submit_as(
+            body, principal, idempotency_key=idempotency_key, confirm_duplicate=confirm
+        )
     except FormInvalid as exc:
         raise ApiError(
             422,
@@ -575,7 +650,27 @@ def submit_api(
             f"Formuläret har {len(exc.errors)} fel; inget har sparats.",
             exc.as_json(),
         ) from None
-    _start_in_background(background, receipt)
+    except IdempotencyConflict as exc:
+        raise ApiError(409, exc.code, exc.message) from None
+    except DuplicateSuspected as exc:
+        raise ApiError(
+            409,
+            exc.code,
+            f'{exc.message} Inget har sparats; skicka igen med "confirm_duplicate": true '
+            "om det är en ny anmälan.",
+            [
+                {
+                    "field": f"children.{index}.personal_number",
+                    "code": exc.code,
+                    "message": f"Du skickade en anmälan om det här barnet nyss ({reference}).",
+                }
+                for index, reference in exc.matches
+            ],
+        ) from None
+    if receipt.replayed:
+        response.headers["Idempotent-Replayed"] = "true"  # the first answer; no new flow runs
+    else:
+        _start_in_background(background, receipt)
     return receipt.as_json()
 
 

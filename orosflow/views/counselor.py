@@ -35,7 +35,7 @@ from orosflow.handover.routing_call import (
     stored_decision,
     written_decisions,
 )
-from orosflow.handover.submission import Receipt, submit
+from orosflow.handover.submission import Receipt, SubmitOnce, submit
 from orosflow.handover.validation import FieldError, FormInvalid, validate_form
 from orosflow.identity.accounts import Principal
 from orosflow.views.handover_summary import handover_summary, is_overdue
@@ -66,12 +66,20 @@ def _own(s: Session, reference: str, principal: Principal) -> Report | None:
 # --- submitting ------------------------------------------------------------------------------
 
 
-def submit_as(data: Any, principal: Principal) -> Receipt:
+def submit_as(
+    data: Any,
+    principal: Principal,
+    *,
+    idempotency_key: str | None = None,
+    confirm_duplicate: bool = False,
+) -> Receipt:
     """Submit a form in the counselor's name; the reporter's e-mail must be the account's.
 
     A missing reporter e-mail is filled in from the account; a different one is refused,
     because "my reports" finds reports by it. Raises ``FormInvalid`` (listing every error)
-    with nothing stored.
+    with nothing stored. Stored once: the same ``idempotency_key`` and body give the first
+    receipt (``replayed``), another body ``IdempotencyConflict``; a child this counselor
+    reported within a day gives ``DuplicateSuspected`` unless ``confirm_duplicate``.
     """
     if not isinstance(data, dict):
         raise FormInvalid([FieldError("", "model_type", "Ange formuläret som ett JSON-objekt.")])
@@ -104,7 +112,14 @@ def submit_as(data: Any, principal: Principal) -> Receipt:
         except FormInvalid as exc:
             own = [e for e in exc.errors if e.field != "reporter.email"] + own
         raise FormInvalid(own)
-    return submit(data, actor=principal.actor)
+    once = SubmitOnce(
+        actor=principal.actor,
+        keyring=load_keyring(),
+        key=idempotency_key,
+        body=data,
+        confirm_duplicate=confirm_duplicate,
+    )
+    return submit(data, actor=principal.actor, once=once)
 
 
 # --- the receipt ------------------------------------------------------------------------------

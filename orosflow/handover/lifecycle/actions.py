@@ -19,6 +19,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from models.tables import Feedback, Handover, PhoneContact, Report, ReportKey
+from models.text import text_problem
 from orosflow.core.audit import append_event
 from orosflow.core.clock import STOCKHOLM, utcnow
 from orosflow.core.crypto import load_keyring, open_json, seal_json
@@ -291,6 +292,9 @@ def record_phone_contact(
         raise LifecycleError(
             "answered_by_invalid", "Ange vem som svarade i telefon, högst 120 tecken."
         )
+    problem = text_problem(answered_by)
+    if problem is not None:
+        raise LifecycleError("answered_by_invalid", problem.message)
     if at.tzinfo is None or at.utcoffset() is None:
         raise LifecycleError("at_naive", "Tidpunkten för samtalet saknar tidszon.")
     at = at.astimezone(UTC)
