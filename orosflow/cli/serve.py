@@ -109,7 +109,8 @@ async def _serve_flows(started_at: datetime) -> None:
     # Runs of an earlier serve died with it (lifetime.follow_serve): restart them now rather
     # than after the staleness limit.
     await asyncio.gather(
-        aserve(*await runner_deployments()), reconcile_loop(orphaned_before=started_at)
+        aserve(*await runner_deployments(), limit=get_settings().flow_run_limit),
+        reconcile_loop(orphaned_before=started_at),
     )
 
 

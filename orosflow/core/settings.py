@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     #: Start flow runs from actions (off in unit tests that have no Prefect server); when off,
     #: the reconciler and the escalation sweep deliver what is queued.
     flow_runs: bool = True
+    #: Flow runs ``orosflow serve`` runs at once (each is a process of about 100 MB); more wait
+    #: their turn instead of starving the portal. Workers take ``prefect worker start --limit``.
+    flow_run_limit: int = Field(default=4, ge=1)
     #: Restarts of a report's delivery run (each after an unfinished run) before the reconciler
     #: stops restarting it and alerts the operator; its queued mail stays for the sweep.
     max_restarts: int = Field(default=5, ge=1)
