@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date
 from typing import Any
 
 import httpx
@@ -22,12 +23,15 @@ def _token(embedded: Any, username: str) -> str:
     return json.loads(done.stdout)["token"]
 
 
-def _submit(embedded: Any) -> str:
-    """A counselor's report through the API; returns its reference once it was notified."""
-    from factories import form
+def _submit(embedded: Any, serial: str) -> str:
+    """A counselor's report through the API about a child of its own (``serial`` of the
+    personnummer: the same child twice within 24 h would be asked "Skicka ändå?"); returns
+    its reference once it was notified."""
+    from factories import child, form, pnr
 
+    body = form(children=[child(personal_number=pnr(date(2012, 3, 15), serial=serial))])
     headers = {"Authorization": f"Bearer {_token(embedded, 'kurator')}"}
-    r = httpx.post(f"{embedded.url}/api/v1/reports", json=form(), headers=headers, timeout=30)
+    r = httpx.post(f"{embedded.url}/api/v1/reports", json=body, headers=headers, timeout=30)
     assert r.status_code == 201, r.text
     reference = r.json()["reports"][0]["reference"]
     embedded.wait_for_mail(reference, timeout=120)  # the district's notification
@@ -47,7 +51,7 @@ def _mail_to(embedded: Any, address: str, reference: str, seconds: float) -> flo
 
 
 def test_decline_through_the_api_reaches_the_new_unit_within_20_s(embedded: Any) -> None:
-    reference = _submit(embedded)
+    reference = _submit(embedded, serial="401")
     headers = {"Authorization": f"Bearer {_token(embedded, 'mottagning')}"}
     start = time.monotonic()
     r = httpx.post(
@@ -67,7 +71,7 @@ def test_decline_through_the_api_reaches_the_new_unit_within_20_s(embedded: Any)
 def test_decline_in_the_portal_form_reaches_the_new_unit_within_20_s(
     embedded: Any, browser: Any
 ) -> None:
-    reference = _submit(embedded)
+    reference = _submit(embedded, serial="402")
     account = embedded.accounts["intake"]
     page = browser.new_page(locale="sv-SE")
     page.goto(f"{embedded.url}/login")
