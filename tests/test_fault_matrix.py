@@ -1,8 +1,13 @@
-"""Fault matrix, the faults not covered elsewhere: PostgreSQL restarted while a mail is in
-flight, and a crash between the send and its record. Each ends with no report lost and no
-mail delivered as two different messages. docs/reliability.md lists every fault tried, with
-the test that holds it (SMTP down: tests/test_reconcile.py; Prefect down:
-tests/test_serve_recovery.py; a worker killed: tests/test_worker_recovery.py)."""
+"""Fault matrix: the SMTP relay down mid-flow, PostgreSQL restarted while a mail is in flight,
+a submission sent twice (a client's network retry), and a crash between the send and its
+record, each through the real concern-report flow, a real Prefect server and a real SMTP
+server. Each ends with no report lost and no mail delivered as two different messages.
+
+The faults that need whole processes have modules of their own (each starts its own servers):
+Prefect down while reports arrive (tests/test_serve_recovery.py), a worker killed mid-flow
+(tests/test_worker_recovery.py), serve killed (tests/test_serve_lifetime.py). A failed run
+restarted by the reconciler is tests/test_reconcile.py. docs/reliability.md lists them all
+with the results of one run."""
 
 from __future__ import annotations
 
@@ -17,8 +22,11 @@ from sqlmodel import select
 from models.tables import AuditEvent, Handover, HandoverStatus
 from orosflow.core import db as dbmod
 from orosflow.core import mail
+from orosflow.core.crypto import load_keyring
 from orosflow.core.db import session_scope
 from orosflow.core.settings import reset_settings
+from orosflow.core.smtp_capture import MailCapture
+from orosflow.handover.duplicates import SubmitOnce
 from orosflow.handover.lifecycle import outbox
 from orosflow.handover.reconcile import reconcile_once
 from orosflow.handover.submission import submit
@@ -185,3 +193,58 @@ async def test_crash_between_send_and_record_resends_the_same_message(
     assert _sent_events(rid) == 1
     assert _handover_status(rid) == HandoverStatus.NOTIFIED
     assert await reconcile_once(grace=timedelta(0), starter=starter) == 0
+
+
+async def test_smtp_down_mid_flow_the_send_waits_and_one_mail_arrives(
+    sqlite_db: str, prefect_server: Path, office_hours: None, tmp_path: Path, monkeypatch
+) -> None:
+    """The relay is down when the run reaches the send and up a second later: the send's
+    retries carry the mail over, once."""
+    import asyncio
+
+    import flows.concern_report as cr
+
+    port = free_port()  # nothing listens here yet: connection refused
+    monkeypatch.setenv("OROSFLOW_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("OROSFLOW_SMTP_PORT", str(port))
+    reset_settings()
+    receipt = submit(form(), actor="test:counselor")
+    rid = receipt.reports[0].report_id
+    run = asyncio.create_task(cr.concern_report(rid))
+    await asyncio.sleep(1.5)
+    assert not run.done() and _sent_events(rid) == 0
+    relay = MailCapture(tmp_path / "mail", port=port).start()
+    try:
+        await asyncio.wait_for(run, 90)
+        assert len(relay.messages()) == 1
+        assert _sent_events(rid) == 1
+        assert _handover_status(rid) == HandoverStatus.NOTIFIED
+        assert outbox.pending_mails(rid) == []
+    finally:
+        relay.stop()
+
+
+async def test_a_submission_sent_twice_is_one_report_and_one_mail(
+    sqlite_db: str, smtp: MailCapture, prefect_server: Path, office_hours: None
+) -> None:
+    """A clinic system's network retry (same Idempotency-Key, same body) after the first
+    receipt was lost on the way back: the retry gets the first receipt, one report is stored,
+    and delivering both "reports" sends one mail."""
+    import flows.concern_report as cr
+
+    body = form()
+    keyring = load_keyring()
+
+    def once() -> SubmitOnce:
+        return SubmitOnce(actor="user:kim.kurator", keyring=keyring, key="retry-1", body=body)
+
+    first = submit(body, actor="user:kim.kurator", once=once())
+    again = submit(body, actor="user:kim.kurator", once=once())
+    assert again.replayed and not first.replayed
+    assert [r.reference for r in again.reports] == [r.reference for r in first.reports]
+    for receipt in (first, again):
+        await cr.concern_report(receipt.reports[0].report_id)
+    rid = first.reports[0].report_id
+    assert len(smtp.messages()) == 1
+    assert _sent_events(rid) == 1
+    assert _handover_status(rid) == HandoverStatus.NOTIFIED
