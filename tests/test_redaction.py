@@ -158,3 +158,25 @@ def test_a_logged_address_keeps_references_and_route_words_and_masks_everything_
     }
     for path, logged in cases.items():
         assert redaction.redact_path(path) == logged
+
+
+def test_uvicorns_own_access_formatter_still_gets_its_arguments_masked() -> None:
+    """Run as ``uvicorn --factory orosflow.portal.app:app`` (access log on), uvicorn's access
+    formatter unpacks ``record.args``: flattening them to ``None`` made every request a
+    "--- Logging error ---"."""
+    from uvicorn.logging import AccessFormatter
+
+    redaction.register_path_words(["inbox", "status"])
+    record = logging.getLogger("uvicorn.access").makeRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/api/v1/inbox/20130407-1234?status=kim@example.se", "1.1", 404),
+        None,
+    )
+    formatter = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s')
+    line = formatter.format(record)
+    masked = "/api/v1/inbox/[skyddat]?status=[skyddat]"
+    assert line == f'127.0.0.1:5000 - "GET {masked} HTTP/1.1" 404 Not Found'

@@ -333,14 +333,31 @@ def redact_path(path: str) -> str:
     return out + "?" + "&".join(params)
 
 
+def _structured_args(record: logging.LogRecord) -> tuple[object, ...] | None:
+    """Masked args for records whose formatter unpacks them (uvicorn's access log reads
+    ``(client, method, path, http_version, status)``), or ``None`` to flatten the record."""
+    args = record.args
+    if record.name != "uvicorn.access" or not isinstance(args, tuple) or len(args) != 5:
+        return None
+    client, method, path, version, status = args
+    masked = (redact(str(client)), redact(str(method)), redact(redact_path(str(path))))
+    return (*masked, redact(str(version)), status if isinstance(status, int) else 0)
+
+
 def _wrap_factory(factory):  # type: ignore[no-untyped-def]
     def make_record(*args, **kwargs) -> logging.LogRecord:  # type: ignore[no-untyped-def]
         record = factory(*args, **kwargs)
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string must not lose the record
-            message = str(record.msg)
-        record.msg, record.args = redact(message), None
+        structured = _structured_args(record)
+        if structured is not None:
+            record.args = structured
+        else:
+            try:
+                message = record.getMessage()
+            except Exception:  # a broken format string must not lose the record
+                message = str(record.msg)
+            # Formatted now, with every value masked; formatters that need ``args`` are
+            # handled above (setting ``args = None`` under them broke every access line).
+            record.msg, record.args = redact(message), None
         if record.exc_info:
             formatted = logging.Formatter().formatException(record.exc_info)
             record.exc_text, record.exc_info = redact(formatted), None

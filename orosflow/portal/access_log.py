@@ -2,11 +2,14 @@
 
 The address is logged through :func:`orosflow.core.redaction.redact_path`, so a personnummer
 or a name typed into it never reaches the log: only reference numbers, UUIDs and the portal's
-own words (registered here from its routes) stay.
+own words (registered here from its routes) stay. Uvicorn's own access log is off under
+``orosflow portal`` (it has no timing); :data:`LOG_CONFIG` is the one log configuration the
+portal process runs with.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Iterable
@@ -17,10 +20,23 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.config import LOGGING_CONFIG
 
 from orosflow.core import redaction
 
 log = logging.getLogger("orosflow.access")
+
+#: Uvicorn's configuration plus our loggers on stderr (``serve`` writes it to var/log/portal.log).
+LOG_CONFIG: dict = copy.deepcopy(LOGGING_CONFIG)
+LOG_CONFIG["formatters"]["orosflow"] = {
+    "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+}
+LOG_CONFIG["handlers"]["orosflow"] = {
+    "formatter": "orosflow",
+    "class": "logging.StreamHandler",
+    "stream": "ext://sys.stderr",
+}
+LOG_CONFIG["loggers"]["orosflow"] = {"handlers": ["orosflow"], "level": "INFO", "propagate": False}
 
 
 class AccessLog:
