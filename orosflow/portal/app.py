@@ -179,7 +179,8 @@ def create_app() -> FastAPI:
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
-    areas = (counselor, intake, auditor, admin, devmail)
+    # The dev mail view is not even routed unless OROSFLOW_DEV_MAIL is on.
+    areas = (counselor, intake, auditor, admin, *((devmail,) if devmail.enabled() else ()))
     for area in areas:
         app.include_router(area.pages)
         app.include_router(area.api, prefix="/api/v1")

@@ -146,7 +146,10 @@ def render(
         "csrf_token": session.csrf_token if session else getattr(request.state, "login_csrf", ""),
         "csrf_field": CSRF_FIELD,
         "portal_url": get_settings().portal_url,
-        "dev_mail": get_settings().dev_mail,
+        # The nav link to /dev/mail: administrators only, and only when it is on.
+        "dev_mail": bool(
+            session and session.principal.role == Role.ADMIN and get_settings().dev_mail
+        ),
     }
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
