@@ -138,3 +138,45 @@ def test_trie_masks_exactly_what_one_alternation_over_all_values_would() -> None
             text = "".join(rng.choice([word(0, 5), rng.choice(values)]) for _ in range(6))
             expected = ref.sub(redaction.MASK, text) if ref else text
             assert trie.mask(text) == expected, text
+
+
+def test_a_logged_address_keeps_references_and_route_words_and_masks_everything_else() -> None:
+    """What a person typed into an address may be a personnummer, a samordningsnummer or a
+    name in any shape the personnummer pattern does not catch."""
+    redaction.register_path_words(["inbox", "intake", "reports", "print", "status", "open"])
+    ref, uid = "OA-2026-000123", "0b8f2c1e-1d2a-4c3b-9a8e-7f6d5c4b3a21"
+    cases = {
+        "/api/v1/inbox/20130407-1234": "/api/v1/inbox/[skyddat]",
+        "/api/v1/inbox/130467-1234": "/api/v1/inbox/[skyddat]",  # samordningsnummer
+        "/api/v1/inbox/2013040712345678": "/api/v1/inbox/[skyddat]",
+        "/intake/reports/Anna%20Andersson/print": "/intake/reports/[skyddat]/print",
+        f"/intake/reports/{ref}/print": f"/intake/reports/{ref}/print",
+        f"/api/v1/inbox/{uid}": f"/api/v1/inbox/{uid}",
+        "/intake?status=open&barn=2": "/intake?status=open&[skyddat]=2",
+        "/intake?status=130407-1234": "/intake?status=[skyddat]",
+        "/nowhere/inbox": "/[skyddat]/inbox",
+    }
+    for path, logged in cases.items():
+        assert redaction.redact_path(path) == logged
+
+
+def test_uvicorns_own_access_formatter_still_gets_its_arguments_masked() -> None:
+    """Run as ``uvicorn --factory orosflow.portal.app:app`` (access log on), uvicorn's access
+    formatter unpacks ``record.args``: flattening them to ``None`` made every request a
+    "--- Logging error ---"."""
+    from uvicorn.logging import AccessFormatter
+
+    redaction.register_path_words(["inbox", "status"])
+    record = logging.getLogger("uvicorn.access").makeRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/api/v1/inbox/20130407-1234?status=kim@example.se", "1.1", 404),
+        None,
+    )
+    formatter = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s')
+    line = formatter.format(record)
+    masked = "/api/v1/inbox/[skyddat]?status=[skyddat]"
+    assert line == f'127.0.0.1:5000 - "GET {masked} HTTP/1.1" 404 Not Found'

@@ -49,7 +49,7 @@ DEMO: list[dict[str, Any]] = [
         "display_name": "Alex Admin (demo)",
         "email": None,
         "units": [],
-        "try": "kontolistan",
+        "try": "kontolistan och fångad e-post (/dev/mail)",
     },
 ]
 

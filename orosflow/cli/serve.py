@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orosflow.core import lifetime
-from orosflow.core.settings import get_settings
+from orosflow.core.settings import Settings, get_settings
 
 
 def wait_for_http(
@@ -76,8 +76,7 @@ def start_prefect_server(port: int, home: Path, log_file: Path) -> subprocess.Po
 
 def start_portal(log_file: Path) -> subprocess.Popen[bytes]:
     """Run the portal (``orosflow portal``) as a child process with our settings."""
-    env = dict(os.environ)
-    env["OROSFLOW_DEV_MAIL"] = env.get("OROSFLOW_DEV_MAIL", "true")
+    env = dict(os.environ)  # OROSFLOW_DEV_MAIL only if run() turned it on with its capture
     log = log_file.open("ab")
     return subprocess.Popen(
         [sys.executable, "-m", "orosflow.cli.main", "portal"],
@@ -176,7 +175,9 @@ def run() -> int:
     capture = None
     if settings.smtp_host in {"127.0.0.1", "localhost"}:
         capture = MailCapture(var / "mail", port=settings.smtp_port).start()
+        # The demo follows a report to its mail in the portal (admins only); a real relay: off.
         os.environ.setdefault("OROSFLOW_DEV_MAIL", "true")
+    dev_mail = Settings().dev_mail  # what the portal process will read from the environment
     print("  Startar Prefect-servern (kan ta 10–30 s) …", flush=True)
     server = start_prefect_server(port, var / "prefect", var / "log" / "prefect-server.log")
     portal = start_portal(var / "log" / "portal.log")
@@ -192,7 +193,9 @@ def run() -> int:
             f"  Portal:         {portal_url}\n"
             f"  API-dokumentation: {portal_url}/api/docs\n"
             f"  Prefect UI:     http://127.0.0.1:{port}\n"
-            f"  E-post (fångad): {var / 'mail'} (och {portal_url}/dev/mail)\n"
+            f"  E-post (fångad): {var / 'mail'}"
+            + (f" (och {portal_url}/dev/mail, för admin)" if dev_mail else "")
+            + "\n"
             f"  Databas:        {settings.resolved_database_url}\n"
             f"  Loggar:         {var / 'log'}\n"
             "  Prova:          uv run orosflow submit examples/report.json\n"

@@ -121,6 +121,7 @@ def cmd_portal(args: argparse.Namespace) -> int:
 
     from orosflow.core.db import migrate
     from orosflow.core.settings import get_settings
+    from orosflow.portal.access_log import LOG_CONFIG
 
     settings = get_settings()
     migrate()
@@ -131,6 +132,8 @@ def cmd_portal(args: argparse.Namespace) -> int:
         host=settings.portal_host,
         port=settings.portal_port,
         log_level="info",
+        log_config=LOG_CONFIG,
+        access_log=False,  # the app's own access log masks addresses and times requests
         proxy_headers=False,
     )
     return 0

@@ -30,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from urllib.parse import unquote
 
 MASK = "[skyddat]"
 _MIN_LEN = 4
@@ -292,14 +293,71 @@ def redact(text: str) -> str:
     return _EMAIL.sub(MASK, text) if "@" in text else text
 
 
+#: Values that may stand in a logged address as they are: a reference number, a UUID, and in a
+#: query a number of at most 4 digits (a page, a municipality code). Anything else must be one
+#: of the words the portal itself uses in its addresses (:func:`register_path_words`).
+_PATH_KEEP = re.compile(
+    r"^(OA-\d{4}-\d{6}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$", re.I
+)
+_SHORT_NUMBER = re.compile(r"^\d{1,4}$")
+_path_words: frozenset[str] = frozenset({"api", "v1", "static", "healthz"})
+
+
+def register_path_words(words: Iterable[str]) -> None:
+    """Add words an address of the application may hold (its routes' literal segments, query
+    parameter names, filter values) to those a logged address keeps."""
+    global _path_words
+    _path_words = _path_words | {w for w in words if w}
+
+
+def _known(part: str) -> bool:
+    return unquote(part) in _path_words or bool(_PATH_KEEP.match(part))
+
+
+def redact_path(path: str) -> str:
+    """An address fit for a log line: reference numbers, UUIDs and the application's own words
+    stay, every other path segment, query name and query value is masked
+    (``/api/v1/inbox/20130407-1234`` -> ``/api/v1/inbox/[skyddat]``): what a person typed into
+    an address can be a personnummer or a name, whatever its shape."""
+    path, sep, query = path.partition("?")
+    out = "/".join(seg if not seg or _known(seg) else MASK for seg in path.split("/"))
+    if not sep:
+        return out
+    params = []
+    for pair in query.split("&"):
+        name, eq, value = pair.partition("=")
+        name = name if _known(name) else MASK
+        if eq and not (_known(value) or _SHORT_NUMBER.match(value)):
+            value = MASK
+        params.append(name + eq + value)
+    return out + "?" + "&".join(params)
+
+
+def _structured_args(record: logging.LogRecord) -> tuple[object, ...] | None:
+    """Masked args for records whose formatter unpacks them (uvicorn's access log reads
+    ``(client, method, path, http_version, status)``), or ``None`` to flatten the record."""
+    args = record.args
+    if record.name != "uvicorn.access" or not isinstance(args, tuple) or len(args) != 5:
+        return None
+    client, method, path, version, status = args
+    masked = (redact(str(client)), redact(str(method)), redact(redact_path(str(path))))
+    return (*masked, redact(str(version)), status if isinstance(status, int) else 0)
+
+
 def _wrap_factory(factory):  # type: ignore[no-untyped-def]
     def make_record(*args, **kwargs) -> logging.LogRecord:  # type: ignore[no-untyped-def]
         record = factory(*args, **kwargs)
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string must not lose the record
-            message = str(record.msg)
-        record.msg, record.args = redact(message), None
+        structured = _structured_args(record)
+        if structured is not None:
+            record.args = structured
+        else:
+            try:
+                message = record.getMessage()
+            except Exception:  # a broken format string must not lose the record
+                message = str(record.msg)
+            # Formatted now, with every value masked; formatters that need ``args`` are
+            # handled above (setting ``args = None`` under them broke every access line).
+            record.msg, record.args = redact(message), None
         if record.exc_info:
             formatted = logging.Formatter().formatException(record.exc_info)
             record.exc_text, record.exc_info = redact(formatted), None

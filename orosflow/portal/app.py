@@ -18,8 +18,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.accounts import Role
 from orosflow.core import redaction
+from orosflow.handover.lifecycle import REPORT_LABELS
 from orosflow.identity.accounts import LoginRefused, identity_provider
 from orosflow.portal import admin, auditor, counselor, devmail, intake
+from orosflow.portal.access_log import AccessLog, register_app_words
 from orosflow.portal.limits import BodyLimit
 from orosflow.portal.sessions import ActiveSession, close_session, open_session
 from orosflow.portal.web import (
@@ -39,6 +41,7 @@ from orosflow.portal.web import (
     safe_next,
     secure_cookies,
 )
+from orosflow.views.intake import InboxFilter
 
 API_DESCRIPTION = """\
 JSON API for clinics' systems and social services: submit concern reports, read the inbox,
@@ -176,7 +179,9 @@ def create_app() -> FastAPI:
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
-    for area in (counselor, intake, auditor, admin, devmail):
+    # The dev mail view is not even routed unless OROSFLOW_DEV_MAIL is on.
+    areas = (counselor, intake, auditor, admin, *((devmail,) if devmail.enabled() else ()))
+    for area in areas:
         app.include_router(area.pages)
         app.include_router(area.api, prefix="/api/v1")
 
@@ -199,7 +204,21 @@ def create_app() -> FastAPI:
             raise not_found_page()
         return RedirectResponse(target, status_code=303)
 
+    # Outermost (added last): times and logs every request, with the address masked.
+    app.add_middleware(AccessLog)
+    routers = [r for area in areas for r in (area.pages, area.api)]
+    register_app_words(app, routers, _ADDRESS_WORDS)
     return app
+
+
+#: Filter values the portal's addresses carry besides its route words (kept in the access log).
+_ADDRESS_WORDS = {
+    *(f.value for f in InboxFilter),
+    *REPORT_LABELS,
+    "acute",
+    "not_acute",
+    "logged_out",
+}
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

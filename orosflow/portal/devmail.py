@@ -1,8 +1,9 @@
 """Developer view of the mail caught by the embedded SMTP capture (``var/mail``).
 
-Only on when ``OROSFLOW_DEV_MAIL`` is true (``orosflow serve`` sets it with its capture), so a
-newcomer can follow a report from form to notification in the browser. Orosflow's e-mails carry
-no personal data, so every signed-in role may look.
+Only mounted when ``OROSFLOW_DEV_MAIL`` is true (``orosflow serve`` sets it when it runs its own
+capture), so a newcomer can follow a report from form to notification in the browser; and then
+for administrators only. The mail goes to every unit and counselor of the installation, so no
+counselor, intake officer or auditor may read the others' mail here.
 """
 
 from __future__ import annotations
@@ -15,20 +16,26 @@ from pathlib import Path
 from fastapi import Request
 from fastapi.responses import Response
 
+from models.accounts import Role
 from orosflow.core.settings import get_settings
 from orosflow.portal.web import api_router, not_found_page, page_router, render
 
-pages = page_router(prefix="/dev")
-api = api_router(prefix="/dev", include_in_schema=False)
+pages = page_router(Role.ADMIN, prefix="/dev")
+api = api_router(Role.ADMIN, prefix="/dev", include_in_schema=False)
+
+
+def enabled() -> bool:
+    """Whether the dev mail view exists at all (checked when the app is built and per request)."""
+    return get_settings().dev_mail
+
 
 _NAME = re.compile(r"^[0-9]{6}-[A-Za-z0-9.@-]{1,80}\.eml$")
 
 
 def _mail_dir() -> Path:
-    settings = get_settings()
-    if not settings.dev_mail:
+    if not enabled():
         raise not_found_page()
-    return settings.var_dir / "mail"
+    return get_settings().var_dir / "mail"
 
 
 def _summary(path: Path) -> dict[str, str]:

@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orosflow.core.redaction import redact_path
+
 log = logging.getLogger("orosflow.portal.limits")
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -72,7 +74,7 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         path = scope.get("path", "")
-        log.warning("request body over %d bytes refused (413) on %s", self.limit, path)
+        log.warning("request body over %d bytes refused (413) on %s", self.limit, redact_path(path))
         response: Response
         if path.startswith("/api/"):
             response = JSONResponse(

@@ -6,7 +6,6 @@ so authentication, role checks and CSRF protection cannot be forgotten on a new 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import re
@@ -24,6 +23,7 @@ from sqlmodel import Session
 
 from models.accounts import Role
 from orosflow.core.audit import append_event
+from orosflow.core.crypto import load_keyring, lookup_digests
 from orosflow.core.settings import PROJECT_ROOT, get_settings
 from orosflow.handover.lifecycle import local_text
 from orosflow.identity.accounts import Principal, principal_for_token
@@ -97,12 +97,18 @@ _RECORDABLE = re.compile(
 )
 
 
+#: Purpose of the keyed digest of a refused address (see ``lookup_digests``).
+DENIED_ADDRESS_PURPOSE = "access-denied-address"
+
+
 def recordable_reference(typed: str) -> str:
     """The attempted reference for the audit trail and log. Anything else a person typed into
-    the address (it could be a personnummer or a name) is kept only as a short digest."""
+    the address (it could be a personnummer or a name) is kept only as a keyed digest (HMAC
+    with a key from the key store): repeated attempts can be matched, but a plain hash of a
+    personnummer was brute-forced over children's birth dates in seconds."""
     if _RECORDABLE.match(typed):
         return typed
-    return "sha256:" + hashlib.sha256(typed.encode()).hexdigest()[:16]
+    return "hmac:" + lookup_digests(load_keyring(), DENIED_ADDRESS_PURPOSE, typed)[0][:32]
 
 
 def deny_report_access(
@@ -140,7 +146,10 @@ def render(
         "csrf_token": session.csrf_token if session else getattr(request.state, "login_csrf", ""),
         "csrf_field": CSRF_FIELD,
         "portal_url": get_settings().portal_url,
-        "dev_mail": get_settings().dev_mail,
+        # The nav link to /dev/mail: administrators only, and only when it is on.
+        "dev_mail": bool(
+            session and session.principal.role == Role.ADMIN and get_settings().dev_mail
+        ),
     }
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)

@@ -50,20 +50,50 @@ def test_no_demo_accounts_where_real_accounts_exist(sqlite_db: str, tmp_path: Pa
     assert not (tmp_path / "demo-accounts.json").exists()
 
 
-async def test_dev_mail_view_shows_captured_notifications_only_when_enabled(
+ROLES = {
+    "kim.kurator": "counselor",
+    "sara.sodermalm": "intake",
+    "anna.revisor": "auditor",
+    "adam.admin": "admin",
+}
+
+
+async def test_dev_mail_view_is_for_admins_only_and_not_routed_unless_enabled(
     portal: TestClient, smtp: MailCapture, office_hours: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Captured mail goes to every unit and counselor of the installation: under serve every
+    role could read all of it at /dev/mail. Now: admins only, and without OROSFLOW_DEV_MAIL the
+    address does not exist for anyone."""
+    from orosflow.portal.app import create_app
+
     reference = submit_example()
     await hand_over(reference)
-    login(portal, "sara.sodermalm")
-    assert portal.get("/dev/mail").status_code == 404  # off unless the embedded run turns it on
-
-    monkeypatch.setenv("OROSFLOW_DEV_MAIL", "true")
+    name = next(smtp.directory.glob("*.eml")).name
     monkeypatch.setenv("OROSFLOW_VAR_DIR", str(smtp.directory.parent))
     reset_settings()
-    page = portal.get("/dev/mail")
-    assert page.status_code == 200 and reference in page.text
-    name = next(smtp.directory.glob("*.eml")).name
-    one = portal.get(f"/dev/mail/{name}")
-    assert one.status_code == 200 and f"/reports/{reference}" in one.text
-    assert portal.get("/dev/mail/..%2F..%2Fetc%2Fpasswd").status_code == 404
+    for username in [*ROLES, None]:  # off (the default): 404 for every role and anonymous
+        portal.cookies.clear()
+        if username:
+            login(portal, username)
+        assert portal.get("/dev/mail").status_code == 404, username
+        assert portal.get(f"/dev/mail/{name}").status_code == 404, username
+        assert "/dev/mail" not in portal.get("/").text
+
+    monkeypatch.setenv("OROSFLOW_DEV_MAIL", "true")
+    reset_settings()
+    client = TestClient(create_app(), base_url="http://127.0.0.1:8000")
+    for username, role in ROLES.items():
+        login(client, username)
+        page, one = client.get("/dev/mail"), client.get(f"/dev/mail/{name}")
+        home = client.get("/")
+        if role != "admin":
+            assert page.status_code == one.status_code == 403, username
+            assert reference not in page.text + one.text
+            assert "/dev/mail" not in home.text
+            continue
+        assert page.status_code == 200 and reference in page.text
+        assert one.status_code == 200 and f"/reports/{reference}" in one.text
+        assert 'href="/dev/mail"' in home.text
+        assert client.get("/dev/mail/..%2F..%2Fetc%2Fpasswd").status_code == 404
+    client.cookies.clear()
+    assert client.get("/dev/mail", follow_redirects=False).status_code == 303  # to sign-in
