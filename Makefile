@@ -9,7 +9,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 PG_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
 
-.PHONY: serve test install postgres browser lint clean bench screenshots
+.PHONY: serve test install postgres browser lint clean bench screenshots check-deploy
 
 $(UV):
 	@echo "Installerar uv i $(TOOLS)/ …"
@@ -56,6 +56,11 @@ serve: install
 test: install postgres browser
 	@$(UV) run ruff check .
 	@OROSFLOW_TEST_PG_URL="$(PG_URL)" $(UV) run pytest -q -ra $(PYTEST_ARGS)
+
+# docs/deploy.md against the code: its orosflow commands and options, OROSFLOW_* settings and
+# figures (also part of `make test`; seconds, no server).
+check-deploy: install
+	@$(UV) run pytest -q -p no:cacheprovider tests/test_deploy_doc.py
 
 bench: install postgres
 	@$(UV) run python -m benchmarks.run

@@ -118,3 +118,24 @@ async def test_running_run_is_left_alone_until_it_shows_no_life_then_crashed_and
         crashed = await client.read_flow_run(uuid.UUID(str(run.id)))
     assert crashed.state_type == StateType.CRASHED
     assert "avstämning" in (crashed.state.message or "")
+
+
+def test_reconciler_log_has_no_line_per_http_request() -> None:
+    """The reconciler's logging (issue 16): httpx logged one INFO line per Prefect API call."""
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, httpx\n"
+        "from orosflow.handover.reconcile import configure_logging\n"
+        "configure_logging()\n"
+        "client = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200)))\n"
+        "for _ in range(3): client.get('http://prefect.test/api/health')\n"
+        "logging.getLogger('orosflow.handover.reconcile').info('Avstämning klar')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Avstämning klar" in out.stderr
+    assert "HTTP Request" not in out.stderr

@@ -188,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_users(sub)
 
+    from orosflow.cli.mail import register as register_mail
+
+    register_mail(sub)
+
     rc = sub.add_parser(
         "reconcile", help="avstämning: starta saknade och avbrutna flödeskörningar (var 30:e s)"
     )

@@ -72,10 +72,11 @@ def build(
     return msg
 
 
-async def send(msg: EmailMessage, settings: Settings | None = None) -> None:
-    """Hand the message to the SMTP server; raises on refusal so the task can retry."""
+async def send(msg: EmailMessage, settings: Settings | None = None) -> str:
+    """Hand the message to the SMTP server; raises on refusal so the task can retry. Returns
+    the server's answer to the message (``orosflow mail test`` shows it)."""
     s = settings or get_settings()
-    await aiosmtplib.send(
+    _refused, reply = await aiosmtplib.send(
         msg,
         hostname=s.smtp_host,
         port=s.smtp_port,
@@ -84,3 +85,4 @@ async def send(msg: EmailMessage, settings: Settings | None = None) -> None:
         password=s.smtp_password.get_secret_value() if s.smtp_password else None,
         timeout=s.smtp_timeout,
     )
+    return reply

@@ -1,0 +1,173 @@
+"""``orosflow mail test ADDRESS`` against a real relay on loopback: aiosmtpd requiring STARTTLS
+(a self-signed certificate made here) and AUTH, as the relay step of docs/deploy.md.
+
+The command runs as an operator runs it (a subprocess with the settings in its environment);
+the relay is the real SMTP server the notifications would meet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import ipaddress
+import json
+import socket
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from support import run_cli
+
+USER, PASSWORD = "orosflow", "rätt:lösen@ord 1"
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost, as an internal CA's leaf would be."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smtp-relay.test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "relay.pem", directory / "relay.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+class Relay:
+    """Keeps what it accepted, with who logged in."""
+
+    def __init__(self) -> None:
+        self.accepted: list[tuple[str | None, bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001
+        self.accepted.append(
+            (session.auth_data and session.auth_data.login.decode(), envelope.content)
+        )
+        return "250 2.0.0 Ok: queued as TEST42"
+
+
+def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:  # noqa: ANN001
+    ok = isinstance(auth_data, LoginPassword) and (
+        auth_data.login.decode(),
+        auth_data.password.decode(),
+    ) == (USER, PASSWORD)
+    return AuthResult(success=ok, handled=False, auth_data=auth_data)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[tuple[Relay, int, Path]]:
+    cert, key = self_signed(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    handler = Relay()
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=free_port(),
+        tls_context=tls,
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_require_tls=True,
+        auth_required=True,
+    )
+    controller.start()
+    yield handler, controller.port, cert
+    controller.stop()
+
+
+def settings_env(port: int, cert: Path | None, password: str = PASSWORD) -> dict[str, str]:
+    env = {
+        "OROSFLOW_SMTP_HOST": "127.0.0.1",
+        "OROSFLOW_SMTP_PORT": str(port),
+        "OROSFLOW_SMTP_STARTTLS": "true",
+        "OROSFLOW_SMTP_USERNAME": USER,
+        "OROSFLOW_SMTP_PASSWORD": password,
+        "OROSFLOW_MAIL_FROM": "orosflow@kommun.example.se",
+        "SSL_CERT_FILE": str(cert) if cert else "/nonexistent-ca.pem",
+    }
+    return env
+
+
+def test_mail_test_sends_one_mail_over_starttls_and_auth(relay) -> None:  # noqa: ANN001
+    handler, port, cert = relay
+    out = run_cli("mail", "test", "drift@kommun.example.se", env=settings_env(port, cert))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads(out.stdout)["reply"] == "2.0.0 Ok: queued as TEST42"
+    assert "Reläet svarade: 2.0.0 Ok: queued as TEST42" in out.stderr
+    assert len(handler.accepted) == 1
+    login, raw = handler.accepted[0]
+    assert login == USER  # AUTH happened, and only after STARTTLS (auth_require_tls)
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["To"] == "drift@kommun.example.se"
+    assert msg["Subject"] == "Orosflow: testmeddelande"
+    # A fixed text: nothing from any report, no personnummer-like digits.
+    body = msg.get_body().get_content()
+    assert "inga uppgifter om någon anmälan" in body
+    assert not any(ch.isdigit() for ch in body)
+
+
+def test_mail_test_says_when_the_password_is_wrong(relay) -> None:  # noqa: ANN001
+    handler, port, cert = relay
+    out = run_cli(
+        "mail", "test", "drift@kommun.example.se", env=settings_env(port, cert, "fel-lösen-XQZ")
+    )
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["error"]["code"] == "auth_failed"
+    assert "godtog inte inloggningen som 'orosflow'" in out.stderr
+    assert "OROSFLOW_SMTP_PASSWORD" in out.stderr
+    assert "XQZ" not in out.stdout + out.stderr  # the password itself is never shown
+    assert handler.accepted == []
+
+
+def test_mail_test_says_when_the_certificate_is_not_trusted(relay) -> None:  # noqa: ANN001
+    handler, port, _cert = relay
+    out = run_cli("mail", "test", "drift@kommun.example.se", env=settings_env(port, None))
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["error"]["code"] == "tls_certificate"
+    assert "SSL_CERT_FILE" in out.stderr and "certifikat" in out.stderr
+    assert handler.accepted == []
+
+
+def test_mail_test_says_when_the_relay_refuses_the_connection() -> None:
+    port = free_port()  # nothing listens there
+    out = run_cli("mail", "test", "drift@kommun.example.se", env=settings_env(port, None))
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["error"]["code"] == "connection_failed"
+    assert f"Kunde inte ansluta till reläet 127.0.0.1:{port}" in out.stderr
