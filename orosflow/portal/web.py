@@ -12,6 +12,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Coroutine
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -151,6 +152,47 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return default
+
+
+def client_address(request: Request) -> str:
+    """The client's address for sign-in throttling.
+
+    The socket peer, unless it is one of ``OROSFLOW_TRUSTED_PROXIES``: then ``X-Forwarded-For``
+    is read from the right, each hop appended by a trusted proxy, and the first address that is
+    not a trusted proxy is the client. Anything a client wrote further left is never believed,
+    and a malformed hop ends the walk at the last trusted one (so it cannot pick its bucket).
+    """
+    peer = request.client.host if request.client else "unknown"
+    trusted = get_settings().trusted_proxy_networks
+    current = _ip(peer)
+    if current is None or not _in_networks(current, trusted):
+        return peer
+    header = ",".join(request.headers.getlist("x-forwarded-for"))
+    for hop in reversed([h.strip() for h in header.split(",") if h.strip()]):
+        address = _ip(hop)
+        if address is None:
+            break
+        current = address
+        if not _in_networks(address, trusted):
+            break
+    return str(current)
+
+
+def _ip(text: str) -> IPv4Address | IPv6Address | None:
+    """An IP address, also as ``1.2.3.4:port`` or ``[::1]:port``; None if it is none."""
+    text = text.strip()
+    if text.startswith("[") and "]" in text:
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
+
+
+def _in_networks(address: IPv4Address | IPv6Address, networks: list[Any]) -> bool:
+    return any(address.version == n.version and address in n for n in networks)
 
 
 def secure_cookies() -> bool:
