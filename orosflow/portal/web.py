@@ -28,7 +28,7 @@ from orosflow.core.audit import append_event
 from orosflow.core.settings import PROJECT_ROOT, get_settings
 from orosflow.handover.lifecycle import local_text
 from orosflow.identity.accounts import Principal, principal_for_token
-from orosflow.portal.sessions import ActiveSession, load_session
+from orosflow.portal.sessions import ActiveSession, csrf_belongs_to, load_session
 
 log = logging.getLogger("orosflow.portal")
 
@@ -361,14 +361,21 @@ Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
 
 
 async def _login_required(request: Request, exc: LoginRequired) -> Response:
+    """Sign in first. A resumable post keeps its input only if it carries the CSRF token of
+    this browser's ended session: a post from another site (no cookie, a missing or foreign
+    token) is dropped unread, so it cannot pre-fill the counselor's form."""
     if request.method == "POST" and request.url.path in RESUMABLE_POSTS:
         form = await request.form()
-        keep = [
-            (k, v)
-            for k, v in form.multi_items()
-            if isinstance(v, str) and k not in (CSRF_FIELD, "action")
-        ]
-        return login_page(request, request.url.path, keep=keep, status=401)
+        cookie = request.cookies.get(SESSION_COOKIE, "")
+        sent = form.get(CSRF_FIELD)
+        if isinstance(sent, str) and csrf_belongs_to(cookie, sent):
+            keep = [
+                (k, v)
+                for k, v in form.multi_items()
+                if isinstance(v, str) and k not in (CSRF_FIELD, "action")
+            ]
+            return login_page(request, request.url.path, keep=keep, status=401)
+        log.info("post to %s without its session's CSRF token: input dropped", request.url.path)
     return login_redirect(request)
 
 
