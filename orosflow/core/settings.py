@@ -7,9 +7,10 @@ a master key file created on first start, and the loopback SMTP capture on port 
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     session_idle_minutes: int = 30
     #: … and after this many hours in all.
     session_max_hours: int = 10
+    #: Reverse proxies whose ``X-Forwarded-For`` names the client (comma-separated IPs or CIDRs).
+    #: Empty: the socket peer is the client, and the header is ignored.
+    trusted_proxies: str = ""
     #: Show captured mail (``var/mail``) in the portal's dev view; ``orosflow serve`` turns it on.
     dev_mail: bool = False
     #: Link target for "open in Prefect" in the auditor's view (the Prefect UI's base URL).
@@ -70,6 +74,16 @@ class Settings(BaseSettings):
     #: stops restarting it and alerts the operator; its queued mail stays for the sweep.
     max_restarts: int = Field(default=5, ge=1)
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        _networks(value)  # a typo fails at start, not silently on every sign-in
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
+        return _networks(self.trusted_proxies)
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -79,6 +93,18 @@ class Settings(BaseSettings):
     @property
     def resolved_key_file(self) -> Path:
         return self.key_file or (self.var_dir / "master-keys.json")
+
+
+def _networks(value: str) -> list[IPv4Network | IPv6Network]:
+    out = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        try:
+            out.append(ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"OROSFLOW_TRUSTED_PROXIES: {item!r} är ingen IP-adress eller CIDR."
+            ) from None
+    return out
 
 
 @lru_cache

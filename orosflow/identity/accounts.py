@@ -3,7 +3,8 @@
 Local accounts use argon2id hashes (argon2-cffi, the reference implementation's bindings).
 Sign-in goes through an :class:`IdentityProvider`; :class:`LocalPasswords` is the only one now,
 and a SAML/OIDC provider later only has to map its assertion to an account by ``external_id``.
-Throttling is per account (lock after repeated failures) and per client address (in memory).
+Failed sign-ins are throttled per (account, client address) pair with growing waits, never by
+locking the account (see :mod:`orosflow.identity.throttle`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import threading
-import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Protocol
 
 from argon2 import PasswordHasher
@@ -27,12 +24,8 @@ from models.accounts import ApiToken, Role, UserAccount
 from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
 from orosflow.core.db import session_scope
+from orosflow.identity.throttle import LoginThrottle
 
-MAX_FAILED_LOGINS = 5
-LOCK_MINUTES = 15
-#: Attempts allowed from one client address within ``ADDRESS_WINDOW_S`` seconds.
-ADDRESS_ATTEMPTS = 20
-ADDRESS_WINDOW_S = 300
 MIN_PASSWORD_LENGTH = 12
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -271,75 +264,48 @@ class IdentityProvider(Protocol):
     def authenticate(self, username: str, secret: str, client: str) -> Principal: ...
 
 
-class _AddressThrottle:
-    """Sliding window of sign-in attempts per client address (one portal process)."""
+login_throttle = LoginThrottle()
+#: The old name: test fixtures reset it between cases.
+address_throttle = login_throttle
 
-    def __init__(self) -> None:
-        self._seen: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, client: str) -> bool:
-        """Record an attempt; False when the address is over its budget."""
-        now = time.monotonic()
-        with self._lock:
-            q = self._seen.setdefault(client, deque())
-            while q and q[0] < now - ADDRESS_WINDOW_S:
-                q.popleft()
-            if len(q) >= ADDRESS_ATTEMPTS:
-                return False
-            q.append(now)
-            return True
-
-    def reset(self) -> None:
-        with self._lock:
-            self._seen.clear()
-
-
-address_throttle = _AddressThrottle()
-
-_BAD_CREDENTIALS = "Fel användarnamn eller lösenord."
+#: One answer for an unknown account, a wrong password, a disabled account and a throttled
+#: (account, address) pair, so the answer does not tell which accounts exist.
+_BAD_CREDENTIALS = (
+    "Fel användarnamn eller lösenord, eller för många felaktiga försök i rad. "
+    "Kontrollera uppgifterna och försök igen om en stund."
+)
+_ADDRESS_BLOCKED = (
+    "För många misslyckade inloggningsförsök från din adress. Vänta en kvart och försök igen."
+)
 
 
 class LocalPasswords:
-    """Username + argon2 password, with account lock-out after repeated failures."""
+    """Username + argon2 password, throttled per (account, address) pair (see ``throttle``).
+
+    Every refusal that names an account costs one argon2 verification (of a dummy hash where
+    the account is unknown or the pair has to wait), so its timing does not tell them apart.
+    """
 
     def authenticate(self, username: str, secret: str, client: str) -> Principal:
-        if not address_throttle.hit(client):
-            raise LoginRefused(
-                "too_many_attempts",
-                "För många inloggningsförsök från din dator. Vänta några minuter och försök igen.",
-            )
+        name = username.strip().lower()
+        if login_throttle.address_blocked(client):
+            # Independent of the account name: this answer reveals nothing about accounts.
+            raise LoginRefused("too_many_attempts", _ADDRESS_BLOCKED)
+        wait_left = login_throttle.wait_left(name, client)
         now = utcnow()
-        refusal: LoginRefused | None = None
-        # Failure counts and locks must commit, so refusals are raised after the transaction.
+        principal: Principal | None = None
+        # Audit events must commit, so the refusal is raised after the transaction.
         with session_scope() as s:
-            user = s.exec(
-                select(UserAccount).where(UserAccount.username == username.strip().lower())
-            ).first()
-            if user is None or user.password_hash is None:
+            user = s.exec(select(UserAccount).where(UserAccount.username == name)).first()
+            if wait_left > 0:
+                _verify(_DUMMY_HASH, secret)  # the same work as a checked attempt
+                login_throttle.refused(client)
+                _audit_throttled(s, user, refused=True, retry_after_s=wait_left)
+            elif user is None or user.password_hash is None:
                 _verify(_DUMMY_HASH, secret)
-                raise LoginRefused("bad_credentials", _BAD_CREDENTIALS)
-            if user.locked_until and user.locked_until > now:
-                minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-                raise LoginRefused(
-                    "account_locked",
-                    f"Kontot är tillfälligt låst efter för många felaktiga försök. "
-                    f"Försök igen om {minutes} minuter.",
-                )
-            if not _verify(user.password_hash, secret) or not user.active:
-                refusal = LoginRefused("bad_credentials", _BAD_CREDENTIALS)
-                if user.active:
-                    user.failed_logins += 1
-                    if user.failed_logins >= MAX_FAILED_LOGINS:
-                        user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-                        user.failed_logins = 0
-                        append_event(
-                            s,
-                            actor="system:portal",
-                            action="account.locked",
-                            details={"username": user.username},
-                        )
-                    s.add(user)
+                self._failed(s, user, name, client)
+            elif not _verify(user.password_hash, secret) or not user.active:
+                self._failed(s, user, name, client)
             else:
                 if _hasher.check_needs_rehash(user.password_hash):
                     user.password_hash = hash_password(secret)
@@ -347,9 +313,37 @@ class LocalPasswords:
                 s.add(user)
                 append_event(s, actor=f"user:{user.username}", action="login.succeeded", details={})
                 principal = principal_of(user)
-        if refusal is not None:
-            raise refusal
+        if principal is None:
+            raise LoginRefused("bad_credentials", _BAD_CREDENTIALS)
+        login_throttle.succeeded(name, client)
         return principal
+
+    @staticmethod
+    def _failed(s: Session, user: UserAccount | None, name: str, client: str) -> None:
+        failures, wait = login_throttle.failed(name, client)
+        if wait > 0:
+            _audit_throttled(s, user, refused=False, retry_after_s=wait, failures=failures)
+
+
+def _audit_throttled(
+    s: Session,
+    user: UserAccount | None,
+    *,
+    refused: bool,
+    retry_after_s: float,
+    failures: int | None = None,
+) -> None:
+    """Audit a throttled pair: a failure that starts a wait (``refused`` False) or an attempt
+    refused during one. The username only of an existing account (a typed name could be
+    anything, even a personnummer); never the password or the client address."""
+    details: dict[str, object] = {
+        "username": user.username if user is not None else None,
+        "refused": refused,
+        "retry_after_s": max(1, round(retry_after_s)),
+    }
+    if failures is not None:
+        details["failures"] = failures
+    append_event(s, actor="system:portal", action="login.throttled", details=details)
 
 
 def _verify(hashed: str, secret: str) -> bool:

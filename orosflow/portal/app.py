@@ -34,6 +34,7 @@ from orosflow.portal.web import (
     SESSION_COOKIE,
     STATIC_DIR,
     PageError,
+    client_address,
     current_session,
     login_page,
     not_found_page,
@@ -137,7 +138,7 @@ def create_app() -> FastAPI:
                 "Inloggningen kunde inte skickas",
                 "Säkerhetskoden saknades eller hade gått ut. Ladda om sidan och försök igen.",
             )
-        client = request.client.host if request.client else "unknown"
+        client = client_address(request)
         try:
             principal = await run_in_threadpool(
                 identity_provider().authenticate, username, field("password"), client

@@ -1,11 +1,14 @@
 """Server-side web sessions: the cookie holds a random id, the database only its digest.
 
 Sessions end after ``session_idle_minutes`` without a request and after ``session_max_hours``
-in all; each carries its own CSRF token for the forms rendered in it.
+in all; each carries its own CSRF token for the forms rendered in it. That token is a keyed
+digest of the cookie (:func:`session_csrf`), so a form posted after its session ended can still
+be proven to come from the page that session rendered in this browser (:func:`csrf_belongs_to`).
 """
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +17,7 @@ from sqlmodel import delete
 
 from models.accounts import UserAccount, WebSession
 from orosflow.core.clock import utcnow
+from orosflow.core.crypto import load_keyring, lookup_digests
 from orosflow.core.db import session_scope
 from orosflow.core.settings import get_settings
 from orosflow.identity.accounts import Principal, principal_of, token_digest
@@ -25,10 +29,30 @@ class ActiveSession:
     csrf_token: str
 
 
+def session_csrf(token: str) -> str:
+    """The CSRF token of the session whose cookie is ``token`` (HMAC with the master key)."""
+    return lookup_digests(load_keyring(), "session-csrf", token)[0]
+
+
+def csrf_belongs_to(token: str, sent: str) -> bool:
+    """Whether ``sent`` is the CSRF token of the session with cookie ``token``, live or ended.
+
+    Only a page of that session in the browser holding that cookie has both; another site
+    can neither read the token nor send the (SameSite=Strict) cookie.
+    """
+    if not token or not sent:
+        return False
+    return any(
+        hmac.compare_digest(sent, digest)
+        for digest in lookup_digests(load_keyring(), "session-csrf", token)
+    )
+
+
 def open_session(principal: Principal) -> tuple[str, str]:
     """Create a session; return ``(cookie value, csrf token)``."""
     settings = get_settings()
-    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    token = secrets.token_urlsafe(32)
+    csrf = session_csrf(token)
     now = utcnow()
     with session_scope() as s:
         s.exec(delete(WebSession).where(WebSession.expires_at < now))  # type: ignore[call-overload]

@@ -11,6 +11,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Coroutine
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -27,7 +28,7 @@ from orosflow.core.crypto import load_keyring, lookup_digests
 from orosflow.core.settings import PROJECT_ROOT, get_settings
 from orosflow.handover.lifecycle import local_text
 from orosflow.identity.accounts import Principal, principal_for_token
-from orosflow.portal.sessions import ActiveSession, load_session
+from orosflow.portal.sessions import ActiveSession, csrf_belongs_to, load_session
 
 log = logging.getLogger("orosflow.portal")
 
@@ -160,6 +161,47 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return default
+
+
+def client_address(request: Request) -> str:
+    """The client's address for sign-in throttling.
+
+    The socket peer, unless it is one of ``OROSFLOW_TRUSTED_PROXIES``: then ``X-Forwarded-For``
+    is read from the right, each hop appended by a trusted proxy, and the first address that is
+    not a trusted proxy is the client. Anything a client wrote further left is never believed,
+    and a malformed hop ends the walk at the last trusted one (so it cannot pick its bucket).
+    """
+    peer = request.client.host if request.client else "unknown"
+    trusted = get_settings().trusted_proxy_networks
+    current = _ip(peer)
+    if current is None or not _in_networks(current, trusted):
+        return peer
+    header = ",".join(request.headers.getlist("x-forwarded-for"))
+    for hop in reversed([h.strip() for h in header.split(",") if h.strip()]):
+        address = _ip(hop)
+        if address is None:
+            break
+        current = address
+        if not _in_networks(address, trusted):
+            break
+    return str(current)
+
+
+def _ip(text: str) -> IPv4Address | IPv6Address | None:
+    """An IP address, also as ``1.2.3.4:port`` or ``[::1]:port``; None if it is none."""
+    text = text.strip()
+    if text.startswith("[") and "]" in text:
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
+
+
+def _in_networks(address: IPv4Address | IPv6Address, networks: list[Any]) -> bool:
+    return any(address.version == n.version and address in n for n in networks)
 
 
 def secure_cookies() -> bool:
@@ -328,14 +370,21 @@ Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
 
 
 async def _login_required(request: Request, exc: LoginRequired) -> Response:
+    """Sign in first. A resumable post keeps its input only if it carries the CSRF token of
+    this browser's ended session: a post from another site (no cookie, a missing or foreign
+    token) is dropped unread, so it cannot pre-fill the counselor's form."""
     if request.method == "POST" and request.url.path in RESUMABLE_POSTS:
         form = await request.form()
-        keep = [
-            (k, v)
-            for k, v in form.multi_items()
-            if isinstance(v, str) and k not in (CSRF_FIELD, "action")
-        ]
-        return login_page(request, request.url.path, keep=keep, status=401)
+        cookie = request.cookies.get(SESSION_COOKIE, "")
+        sent = form.get(CSRF_FIELD)
+        if isinstance(sent, str) and csrf_belongs_to(cookie, sent):
+            keep = [
+                (k, v)
+                for k, v in form.multi_items()
+                if isinstance(v, str) and k not in (CSRF_FIELD, "action")
+            ]
+            return login_page(request, request.url.path, keep=keep, status=401)
+        log.info("post to %s without its session's CSRF token: input dropped", request.url.path)
     return login_redirect(request)
 
 

@@ -565,6 +565,52 @@ def test_form_posted_after_the_session_ended_is_kept_through_a_new_sign_in(
     assert SECRET_CONCERN not in trail and SECRET_NAME not in trail
 
 
+@pytest.mark.parametrize("case", ["no_token", "foreign_token", "no_cookie"])
+def test_cross_site_post_cannot_prefill_the_form_after_sign_in(
+    portal: TestClient, office_hours: None, case: str
+) -> None:
+    """Another site posts a filled form to /reports/new: its fields are dropped, not carried
+    through the sign-in into the counselor's form (before: the login page kept them all and
+    the resume page put them in the form)."""
+    from datetime import UTC, datetime
+
+    from orosflow.core.clock import set_clock
+
+    own = login(portal, "kim.kurator")  # this browser's session, about to idle out
+    attacker = TestClient(portal.app, base_url="http://127.0.0.1:8000")
+    foreign = login(attacker, "adam.admin")  # a real token, of somebody else's session
+    token = {"no_token": "", "foreign_token": foreign, "no_cookie": own}[case]
+    if case == "no_cookie":  # as a cross-site post arrives: the SameSite=Strict cookie stays home
+        portal.cookies.clear()
+    set_clock(lambda: datetime(2026, 11, 23, 9, 45, tzinfo=UTC))  # 45 min later
+    try:
+        planted = portal.post("/reports/new", data=valid_post(token), follow_redirects=False)
+        assert planted.status_code == 303
+        assert planted.headers["location"] == "/login?next=%2Freports%2Fnew"
+        assert SECRET_NAME not in planted.text
+        page = portal.get(planted.headers["location"])
+        assert "keep:" not in page.text and SECRET_NAME not in page.text
+        assert "Din session hade gått ut" not in page.text
+        signed_in = portal.post(
+            "/login",
+            data={
+                "username": "kim.kurator",
+                "password": PASSWORD,
+                "csrf_token": csrf_of(page.text),
+                "next": "/reports/new",
+            },
+            follow_redirects=False,
+        )
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/reports/new"
+        form_page = portal.get("/reports/new")
+        assert form_page.status_code == 200
+        for planted_value in (SECRET_NAME, SECRET_ADDRESS, SECRET_CONCERN):
+            assert planted_value not in form_page.text
+    finally:
+        set_clock(None)
+    assert report_count() == 0
+
+
 def _multi(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in pairs:
