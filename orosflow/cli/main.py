@@ -1,7 +1,7 @@
 """``orosflow`` command line: submit, validate, route, audit verify, keys, serve.
 
-Programs read JSON on stdout; people read Swedish on stderr. Exit codes: 0 ok, 2 invalid input,
-1 failure (e.g. a broken audit chain).
+Programs read JSON on stdout; people read Swedish on stderr. Exit codes: 0 ok, 2 invalid input
+or an invalid setting (e.g. ``OROSFLOW_SECRET_KEY``), 1 failure (e.g. a broken audit chain).
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from orosflow.core.crypto import check_key_settings
     from orosflow.core.db import migrate
     from orosflow.handover.submission import submit
     from orosflow.handover.validation import FormInvalid
@@ -72,6 +73,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     data = _read_json(args.file)
     if data is None:
         return 2
+    check_key_settings()  # an invalid key stops here, before the database is touched
     migrate()
     actor = args.actor or f"cli:{getpass.getuser()}"
     try:
@@ -204,8 +206,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Files it (and its children) create are private (umask 077); a
+    misconfigured master key is a Swedish message and exit code 2 (1 when the server cannot
+    read what it encrypts), never a traceback."""
+    from orosflow.core.crypto import CryptoError, KeyConfigError
+    from orosflow.core.filemodes import restrict_umask
+
+    restrict_umask()
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyConfigError as exc:
+        print(f"Orosflow kan inte starta: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except CryptoError as exc:
+        print(f"Orosflow kan inte fortsätta: {exc}", file=sys.stderr, flush=True)
+        return 1
 
 
 if __name__ == "__main__":

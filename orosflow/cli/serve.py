@@ -17,8 +17,10 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from orosflow.core import lifetime
+from orosflow.core.filemodes import private_dir, restrict_umask, secure_tree
 from orosflow.core.settings import Settings, get_settings
 
 
@@ -42,6 +44,29 @@ def wait_for_http(
     raise TimeoutError(f"{url} svarade inte inom {timeout:.0f} s")
 
 
+def open_log(path: Path) -> BinaryIO:
+    """A child's log file for appending, readable by Orosflow's user only (0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
+
+
+def prepare(settings: Settings) -> None:
+    """Set-up before anything starts: a valid master key (created on a fresh install; an
+    invalid one raises ``KeyConfigError`` before anything is written), the migrated database,
+    and private modes for everything under ``var/`` — files 0600, directories 0700 — also
+    for files an earlier version left readable to others."""
+    from orosflow.core.crypto import load_keyring
+    from orosflow.core.db import migrate
+
+    restrict_umask()
+    var = private_dir(settings.var_dir)
+    private_dir(var / "log")
+    load_keyring(settings)
+    migrate()
+    secure_tree(var)
+
+
 def start_prefect_server(port: int, home: Path, log_file: Path) -> subprocess.Popen[bytes]:
     """Run ``prefect server start`` as a child process with our settings."""
     env = dict(os.environ)
@@ -51,8 +76,8 @@ def start_prefect_server(port: int, home: Path, log_file: Path) -> subprocess.Po
         PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
         PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api",
     )
-    home.mkdir(parents=True, exist_ok=True)
-    log = log_file.open("ab")
+    private_dir(home)
+    log = open_log(log_file)
     return subprocess.Popen(
         [
             sys.executable,
@@ -77,7 +102,7 @@ def start_prefect_server(port: int, home: Path, log_file: Path) -> subprocess.Po
 def start_portal(log_file: Path) -> subprocess.Popen[bytes]:
     """Run the portal (``orosflow portal``) as a child process with our settings."""
     env = dict(os.environ)  # OROSFLOW_DEV_MAIL only if run() turned it on with its capture
-    log = log_file.open("ab")
+    log = open_log(log_file)
     return subprocess.Popen(
         [sys.executable, "-m", "orosflow.cli.main", "portal"],
         env=env,
@@ -129,15 +154,15 @@ def run() -> int:
     os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
     os.environ.setdefault("PREFECT_HOME", str(var / "prefect"))
     os.environ.setdefault("OROSFLOW_PREFECT_UI_URL", f"http://127.0.0.1:{port}")
-    (var / "log").mkdir(parents=True, exist_ok=True)
+    restrict_umask()  # before anything is written; the children inherit it
 
     from orosflow.cli.demo import describe, ensure_demo_accounts
-    from orosflow.core.crypto import load_keyring
-    from orosflow.core.db import migrate
+    from orosflow.core.crypto import check_key_settings
     from orosflow.core.smtp_capture import MailCapture
     from routing import get_router
 
     print("Orosflow startar …", flush=True)
+    check_key_settings(settings)  # an invalid key stops the start before anything is written
     started_at = datetime.now(UTC)
     taken = _ports_taken(
         {
@@ -161,8 +186,7 @@ def run() -> int:
         )
         return 1
     os.environ[lifetime.SERVE_PID_ENV] = str(os.getpid())
-    migrate()
-    load_keyring()
+    prepare(settings)
     router = get_router(settings.channels_file)
     missing = router.units_without_channel()
     if missing:

@@ -119,11 +119,13 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_portal(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from orosflow.core.crypto import check_key_settings
     from orosflow.core.db import migrate
     from orosflow.core.settings import get_settings
     from orosflow.portal.access_log import LOG_CONFIG
 
     settings = get_settings()
+    check_key_settings(settings)  # an invalid key: a Swedish message from main(), exit 2
     migrate()
     print(f"Portalen: http://{settings.portal_host}:{settings.portal_port}", file=sys.stderr)
     uvicorn.run(

@@ -14,6 +14,7 @@ import hmac
 import json
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,13 +31,40 @@ class CryptoError(Exception):
     """A key is missing or cannot open the data (wrong key, tampering, or erased report)."""
 
 
-def _b64d(text: str) -> bytes:
+#: What a valid key looks like, for start-up errors.
+KEY_HINT = (
+    f"en giltig nyckel är {KEY_BYTES} slumpmässiga byte i base64 (44 tecken som slutar på '='), "
+    't.ex. från: python -c "import base64, os; print(base64.b64encode(os.urandom(32)).decode())"'
+)
+#: Said when a submission cannot read back what it just encrypted (nothing is stored).
+UNREADABLE_MESSAGE = (
+    "Servern kan inte läsa det den krypterar: huvudnyckeln har bytts eller skiljer sig mellan "
+    "processerna (OROSFLOW_SECRET_KEY eller nyckelfilen). Anmälan har inte sparats. Kontakta "
+    "driften; försök igen när felet är rättat."
+)
+
+
+class KeyConfigError(CryptoError):
+    """The configured master key (setting or key file) is not a valid key: a start-up error,
+    shown to the operator in Swedish and naming the setting, never as a traceback."""
+
+
+class KeyMismatch(CryptoError):
+    """What was just encrypted cannot be decrypted with the configured key (misconfiguration)."""
+
+    def __init__(self) -> None:
+        super().__init__(UNREADABLE_MESSAGE)
+
+
+def _b64d(text: str, source: str = "OROSFLOW_SECRET_KEY") -> bytes:
     try:
         raw = base64.b64decode(text.strip(), validate=True)
     except ValueError:
         raw = b""
     if len(raw) != KEY_BYTES:
-        raise CryptoError(f"Huvudnyckeln måste vara {KEY_BYTES} byte (base64).")
+        raise KeyConfigError(
+            f"{source} är ogiltig: huvudnyckeln måste vara {KEY_BYTES} byte (base64); {KEY_HINT}."
+        )
     return raw
 
 
@@ -75,44 +103,95 @@ class Keyring:
         return kid
 
 
-def _write_keyfile(path: Path, ring: Keyring) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = json.dumps(
+def _keyfile_body(ring: Keyring) -> str:
+    return json.dumps(
         {
             "active": ring.active,
             "keys": {k: base64.b64encode(v).decode() for k, v in ring.keys.items()},
         },
         indent=2,
     )
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+
+
+def _private_temp(path: Path, body: str) -> Path:
+    """A fully written 0600 file with a unique name next to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(body)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return Path(name)
+
+
+def _write_keyfile(path: Path, ring: Keyring) -> None:
+    """Replace the key file atomically (rotation): readers see the old or the new file."""
+    tmp = _private_temp(path, _keyfile_body(ring))
     os.replace(tmp, path)
     os.chmod(path, 0o600)
 
 
+def _create_keyfile(path: Path) -> None:
+    """Create the key file on a fresh install unless another process got there first.
+
+    The key is written to a private temporary file and hard-linked into place: the link fails
+    if the file exists, so two processes starting at once never overwrite each other's key
+    (which would leave reports wrapped with a key nobody has), and nobody reads a half-written
+    file. The caller re-reads the file, so both end up with the winner's key."""
+    key = AESGCM.generate_key(bit_length=256)
+    ring = Keyring(active=key_id_of(key), keys={key_id_of(key): key}, path=path)
+    tmp = _private_temp(path, _keyfile_body(ring))
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another process created it first: use theirs
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _read_keyfile(path: Path) -> Keyring:
+    source = f"Nyckelfilen {path} (OROSFLOW_KEY_FILE)"
+    try:
+        raw = json.loads(path.read_text())
+        keys = {str(k): _b64d(str(v), source) for k, v in raw["keys"].items()}
+        active = str(raw["active"])
+    except KeyConfigError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise KeyConfigError(
+            f'{source} kan inte läsas: den ska vara JSON med "active" och "keys" '
+            f"(id → nyckel); {KEY_HINT}."
+        ) from None
+    if active not in keys:
+        raise KeyConfigError(f"{source} är ogiltig: den aktiva nyckeln {active} saknas i filen.")
+    return Keyring(active=active, keys=keys, path=path)
+
+
 def load_keyring(settings: Settings | None = None) -> Keyring:
+    """The master keys from ``OROSFLOW_SECRET_KEY`` (plus ``OROSFLOW_PREVIOUS_SECRET_KEYS``) or
+    the key file, which is created on first use. Raises :class:`KeyConfigError` when the
+    configured key is not valid."""
     settings = settings or get_settings()
     if settings.secret_key is not None:
         key = _b64d(settings.secret_key.get_secret_value())
         ring = Keyring(active=key_id_of(key), keys={key_id_of(key): key})
         for old in filter(None, os.environ.get("OROSFLOW_PREVIOUS_SECRET_KEYS", "").split(",")):
-            old_key = _b64d(old)
+            old_key = _b64d(old, "OROSFLOW_PREVIOUS_SECRET_KEYS")
             ring.keys[key_id_of(old_key)] = old_key
         return ring
     path = settings.resolved_key_file
     if not path.exists():
-        key = AESGCM.generate_key(bit_length=256)
-        ring = Keyring(active=key_id_of(key), keys={key_id_of(key): key}, path=path)
-        _write_keyfile(path, ring)
-        return ring
-    raw = json.loads(path.read_text())
-    return Keyring(
-        active=raw["active"],
-        keys={k: _b64d(v) for k, v in raw["keys"].items()},
-        path=path,
-    )
+        _create_keyfile(path)
+    return _read_keyfile(path)
+
+
+def check_key_settings(settings: Settings | None = None) -> None:
+    """Start-up check: raise :class:`KeyConfigError` if the configured key (environment or an
+    existing key file) is not valid. Creates nothing; a missing key file is made on first use."""
+    settings = settings or get_settings()
+    if settings.secret_key is not None or settings.resolved_key_file.exists():
+        load_keyring(settings)
 
 
 def new_data_key() -> bytes:

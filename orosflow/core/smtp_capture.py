@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import re
 import threading
 from email.message import EmailMessage
@@ -20,7 +21,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 class _Store:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = threading.Lock()
         self._count = len(list(directory.glob("*.eml")))
 
@@ -32,7 +33,10 @@ class _Store:
         with self._lock:
             self._count += 1
             name = f"{self._count:06d}-{mid}.eml"
-        (self.directory / name).write_bytes(raw)
+        # Mail holds names and references: readable by Orosflow's user only.
+        fd = os.open(self.directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
         return "250 Message accepted for delivery"
 
 

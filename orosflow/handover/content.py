@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from models.form import Child, ConcernForm, Guardian
 from models.tables import ChildRecord, GuardianRecord, Report, ReportKey
 from orosflow.core.audit import append_event
-from orosflow.core.crypto import Keyring, open_json
+from orosflow.core.crypto import CryptoError, KeyMismatch, Keyring, open_json
 from orosflow.core.redaction import register_sensitive
 
 
@@ -57,6 +57,34 @@ def _sensitive_strings(form: ConcernForm) -> list[str]:
     for o in form.other_children:
         values.append(o.name)
     return [v for v in values if isinstance(v, str)]
+
+
+def check_readable(session: Session, report_ids: list[str], keyring: Keyring) -> None:
+    """Decrypt what was just written (in the caller's transaction, before it commits) with the
+    keyring as it is configured now; :class:`KeyMismatch` if any part cannot be read.
+
+    Catches a key that differs from the one the rows were wrapped with (a key file replaced
+    by another process, a changed ``OROSFLOW_SECRET_KEY``), so a counselor never gets a receipt
+    for a report that nobody can open. Not an audited read: nothing is shown to anyone."""
+    session.flush()
+    for report_id in report_ids:
+        report = session.get(Report, report_id)
+        key_row = session.get(ReportKey, report_id)
+        if report is None or key_row is None:
+            raise KeyMismatch()
+        try:
+            data_key = keyring.unwrap(key_row.master_key_id, key_row.wrapped_key, report_id)
+            open_json(data_key, report.payload_enc, f"report:{report_id}:payload")
+            for child_row in session.exec(
+                select(ChildRecord).where(ChildRecord.report_id == report_id)
+            ):
+                open_json(data_key, child_row.data_enc, f"child:{report_id}")
+            for g in session.exec(
+                select(GuardianRecord).where(GuardianRecord.report_id == report_id)
+            ):
+                open_json(data_key, g.data_enc, f"guardian:{report_id}:{g.position}")
+        except CryptoError:
+            raise KeyMismatch() from None
 
 
 def read_report(

@@ -25,9 +25,10 @@ from models.form import Child, ConcernForm, Urgency
 from models.tables import ChildRecord, GuardianRecord, ReferenceCounter, Report, ReportKey
 from orosflow.core.audit import append_event
 from orosflow.core.clock import STOCKHOLM, utcnow
-from orosflow.core.crypto import Keyring, load_keyring, new_data_key, seal_json
+from orosflow.core.crypto import KeyMismatch, Keyring, load_keyring, new_data_key, seal_json
 from orosflow.core.db import session_scope
 from orosflow.handover import routing_call
+from orosflow.handover.content import check_readable
 from orosflow.handover.duplicates import SubmitOnce
 from orosflow.handover.lifecycle import apply_transition, create_handover, reporter_digest
 from orosflow.handover.lifecycle.outbox import enqueue_mail
@@ -263,7 +264,8 @@ def submit(
     now: datetime | None = None,
     once: SubmitOnce | None = None,
 ) -> Receipt:
-    """Validate, store durably and return the receipt. Raises ``FormInvalid`` storing nothing.
+    """Validate, store durably and return the receipt. Raises ``FormInvalid`` storing nothing,
+    and ``KeyMismatch`` (storing nothing) when the server cannot decrypt what it wrote.
 
     With ``once`` (API and portal) a retry with the same key gets the first receipt back
     (``replayed``), and a report for a child the counselor reported within a day raises
@@ -281,6 +283,17 @@ def submit(
                     receipt = stored_receipt(session, replay)
                 else:
                     receipt = store_form(session, form, actor=actor, keyring=keyring, now=at)
+                    # Read it back with the key as configured now, before the commit: a receipt
+                    # only for what can be opened (KeyMismatch rolls everything back).
+                    ids = [r.report_id for r in receipt.reports]
+                    try:
+                        check_readable(session, ids, load_keyring())
+                    except KeyMismatch:
+                        log.error(
+                            "submission refused: the configured master key cannot decrypt "
+                            "what was just encrypted; nothing stored"
+                        )
+                        raise
                     if once:
                         refs = [r.reference for r in receipt.reports]
                         once.record(session, receipt.sibling_group_id, refs, at)

@@ -7,6 +7,7 @@ each area module exports ``pages`` (HTML) and ``api`` (JSON under ``/api/v1``).
 from __future__ import annotations
 
 import secrets
+import sys
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.accounts import Role
 from orosflow.core import redaction
+from orosflow.core.crypto import KeyConfigError, check_key_settings
 from orosflow.handover.lifecycle import REPORT_LABELS
 from orosflow.identity.accounts import LoginRefused, identity_provider
 from orosflow.portal import admin, auditor, counselor, devmail, intake
@@ -67,8 +69,19 @@ DOCS_CSP = (
 )
 
 
+def _check_keys() -> None:
+    """Refuse to start on an invalid master key with a Swedish message, not a traceback
+    (also when run as ``uvicorn --factory orosflow.portal.app:app``)."""
+    try:
+        check_key_settings()
+    except KeyConfigError as exc:
+        print(f"Portalen kan inte starta: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
 def create_app() -> FastAPI:
     redaction.install()
+    _check_keys()
     app = FastAPI(
         title="Orosflow API",
         version="1",

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 from models.accounts import Role
 from models.form import ConcernForm
 from orosflow.core.clock import utcnow
+from orosflow.core.crypto import CryptoError, KeyMismatch
 from orosflow.core.db import session_scope
 from orosflow.core.legal import deadlines, legal_text
 from orosflow.core.settings import PROJECT_ROOT, get_settings
@@ -193,6 +194,8 @@ def post_report(
             return _form_page(request, raw, errors=errors, by_slot=by_slot, status_code=400)
         except DuplicateSuspected as exc:
             return _form_page(request, raw, duplicate=exc, status_code=409)
+        except CryptoError as exc:  # a misconfigured key: nothing stored, the form kept
+            return _form_page(request, raw, notice=str(exc), status_code=500)
         except IdempotencyConflict:
             # This form was sent before with other content (edited after a resend): nothing is
             # stored now; a fresh token lets the counselor send it as a new report on purpose.
@@ -652,6 +655,9 @@ def submit_api(
         ) from None
     except IdempotencyConflict as exc:
         raise ApiError(409, exc.code, exc.message) from None
+    except CryptoError as exc:  # the server's key is misconfigured: nothing was stored
+        code = "server_key_mismatch" if isinstance(exc, KeyMismatch) else "server_key_invalid"
+        raise ApiError(500, code, str(exc)) from None
     except DuplicateSuspected as exc:
         raise ApiError(
             409,

@@ -8,10 +8,16 @@ exist — raises :class:`NotVisible`, which the callers turn into the same 404 a
 ``access.denied`` audit event. The list is metadata only (it is often on screen in open
 offices); content is decrypted only when a report is opened, and every opening is audited by
 :func:`orosflow.handover.content.read_report`.
+
+A unit that declined a report is not its receiver: once every one of the officer's handovers
+of a report is declined, opening it shows metadata only (the reference, the unit's own decline,
+times), nothing is decrypted, and the attempt is audited as ``access.denied`` like any other
+refused content access.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -22,6 +28,7 @@ from sqlmodel import Session, col, select
 from models.accounts import Role
 from models.form import ConcernForm, categories
 from models.tables import Feedback, Handover, Report
+from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
 from orosflow.core.crypto import load_keyring
 from orosflow.core.db import session_scope
@@ -50,6 +57,14 @@ CONSULTATION_LABELS: dict[str, str] = {
 #: open before not yet notified before confirmed before declined/failed, newest attempt first.
 _PICK_ORDER = {H.NOTIFIED: 0, H.ESCALATED: 0, H.CREATED: 1, H.CONFIRMED: 2, H.DECLINED: 3}
 MAX_REFERENCE = 40
+#: Shown instead of the content once the officer's unit has declined the report.
+DECLINED_NOTICE = (
+    "Er enhet har avböjt anmälan och den har skickats vidare till en annan mottagare. "
+    "Därför kan ni inte längre läsa innehållet; bara ärendeuppgifterna och ert avböjande "
+    "visas. Försöket att öppna innehållet har loggats."
+)
+
+log = logging.getLogger(__name__)
 
 
 class InboxFilter(StrEnum):
@@ -157,7 +172,17 @@ class ReportView(BaseModel):
     handovers: list[HandoverInfo] = Field(description="All handovers to the officer's units.")
     feedback: list[FeedbackInfo]
     erased: bool = Field(description="Retention has erased the content; only metadata is left.")
-    content: ConcernForm | None = Field(description="The report's content; null when erased.")
+    withheld: bool = Field(
+        False,
+        description="The caller's unit declined the report: no content access any more "
+        "(the attempt is audited as access.denied).",
+    )
+    content_notice: str | None = Field(
+        None, description="Why the content is not shown (Swedish), when withheld."
+    )
+    content: ConcernForm | None = Field(
+        description="The report's content; null when erased or withheld."
+    )
     category_labels: dict[str, str]
     can_confirm: bool
     can_decline: bool
@@ -193,6 +218,35 @@ def _own(s: Session, principal: Principal, reference: str) -> tuple[Report, list
     if not hs:
         raise NotVisible(reference)
     return report, hs
+
+
+def declined_all(hs: list[Handover]) -> bool:
+    """Every one of the officer's handovers is declined: the unit is no longer a receiver and
+    may not read the content (a later handover back to the unit opens it again)."""
+    return all(h.status == H.DECLINED for h in hs)
+
+
+def _deny_content(s: Session, principal: Principal, report: Report, *, via: str) -> None:
+    """Audit (and log, without personal data) a refused content read by a declining unit."""
+    append_event(
+        s,
+        actor=principal.actor,
+        action="access.denied",
+        report_id=report.id,
+        details={
+            "reference": report.reference,
+            "via": via,
+            "role": principal.role,
+            "reason": "declined",
+        },
+    )
+    log.warning(
+        "access denied: %s (%s) to %s via %s (unit declined)",
+        principal.actor,
+        principal.role,
+        report.reference,
+        via,
+    )
 
 
 def _handover_info(s: Session, h: Handover, now: datetime) -> HandoverInfo:
@@ -264,16 +318,23 @@ def inbox(principal: Principal, status: InboxFilter = DEFAULT_FILTER) -> InboxLi
 
 def open_report(principal: Principal, reference: str, *, purpose: str) -> ReportView:
     """Metadata and content of one of the officer's reports; the content read is audited
-    (``content.read`` with the officer as actor and ``purpose``) in the same transaction."""
+    (``content.read`` with the officer as actor and ``purpose``) in the same transaction.
+    A unit that declined the report gets metadata only and an ``access.denied`` event."""
     now = utcnow()
     with session_scope() as s:
         report, hs = _own(s, principal, reference)
-        try:
-            content: ConcernForm | None = read_report(
-                s, report.id, keyring=load_keyring(), actor=principal.actor, purpose=purpose
-            ).form
-        except ReportErased:
-            content = None
+        withheld = declined_all(hs)
+        content: ConcernForm | None = None
+        erased = False
+        if withheld:
+            _deny_content(s, principal, report, via=purpose)
+        else:
+            try:
+                content = read_report(
+                    s, report.id, keyring=load_keyring(), actor=principal.actor, purpose=purpose
+                ).form
+            except ReportErased:
+                erased = True
         feedback = s.exec(
             select(Feedback)
             .where(
@@ -289,7 +350,6 @@ def open_report(principal: Principal, reference: str, *, purpose: str) -> Report
             c: known[c].label if c in known else c
             for c in (content.concern.categories if content else [])
         }
-        erased = content is None
         return ReportView(
             reference=report.reference,
             urgency=report.urgency,
@@ -309,6 +369,8 @@ def open_report(principal: Principal, reference: str, *, purpose: str) -> Report
                 for f in feedback
             ],
             erased=erased,
+            withheld=withheld,
+            content_notice=DECLINED_NOTICE if withheld else None,
             content=content,
             category_labels=labels,
             can_confirm=any(h.status in OPEN for h in hs),

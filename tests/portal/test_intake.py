@@ -13,15 +13,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from models.accounts import Role
 from models.tables import AuditEvent, Feedback, Handover, Report
 from orosflow.core.clock import set_clock
 from orosflow.core.db import session_scope
 from orosflow.core.smtp_capture import MailCapture
 from orosflow.handover.lifecycle import read_feedback
 from orosflow.handover.retention import erase_report
+from orosflow.identity.accounts import add_user
 
 from factories import SECRET_ADDRESS, SECRET_CONCERN, SECRET_NAME, SECRET_SCHOOL, child, form
-from portal_support import api_headers, hand_over, login, submit_example
+from portal_support import PASSWORD, api_headers, hand_over, login, submit_example
 
 EXAMPLE = form()
 EXAMPLE_CHILD = EXAMPLE["children"][0]
@@ -295,3 +297,73 @@ def test_print_view_renders_without_navigation_and_is_audited(
     assert "<script" not in page.text
     reads = events("content.read", SARA)
     assert [json.loads(e.details)["purpose"] for e in reads] == ["print"]
+
+
+# --- after a decline --------------------------------------------------------------------------
+
+
+def test_declining_unit_loses_content_access_and_the_new_unit_gains_it(
+    portal: TestClient, notified_report: str
+) -> None:
+    """Finding 9: a unit that declined (the report went to another unit) sees metadata only in
+    the page, the print view and the API; each attempt is an ``access.denied`` event."""
+    url = f"/intake/reports/{notified_report}"
+    secrets = (EXAMPLE_CHILD["name"], "20120315-1236", EXAMPLE["concern"]["observations"])
+    csrf = login(portal, "sara.sodermalm")
+    before = portal.get(url)
+    assert all(secret in before.text for secret in secrets)
+
+    resp = portal.post(
+        f"{url}/decline",
+        data={"csrf_token": csrf, "reason": "wrong_district", "right_unit_id": "sdf-norrmalm"},
+        follow_redirects=False,
+    )
+    assert resp.status_code == 303
+    reads_before = [json.loads(e.details)["purpose"] for e in events("content.read", SARA)]
+    assert reads_before == ["intake-open"]
+
+    headers = api_headers("sara.sodermalm")
+    page = portal.get(url)
+    printed = portal.get(f"{url}/print")
+    api = portal.get(f"/api/v1/inbox/{notified_report}", headers=headers)
+    for answer in (page, printed, api):
+        assert answer.status_code == 200
+        for secret in secrets:
+            assert secret not in answer.text, secret
+    for html in (page.text, printed.text):
+        assert "Er enhet har avböjt anmälan" in html
+        assert notified_report in html and "Avböjd" in html  # metadata: its own decline
+    body = api.json()
+    assert body["content"] is None and body["withheld"] is True and body["erased"] is False
+    assert "avböjt" in body["content_notice"]
+    assert body["handover"]["status"] == "declined"
+    assert body["handover"]["decline_reason"] == "wrong_district"
+    assert not body["can_confirm"] and not body["can_feedback"] and not body["can_decline"]
+    assert [json.loads(e.details)["purpose"] for e in events("content.read", SARA)] == reads_before
+    denied = [json.loads(e.details) for e in events("access.denied", SARA)]
+    assert [(d["via"], d["reason"], d["reference"]) for d in denied] == [
+        ("intake-open", "declined", notified_report),
+        ("print", "declined", notified_report),
+        ("api-open", "declined", notified_report),
+    ]
+    assert {e.report_id for e in events("access.denied", SARA)} == {report_id_of(notified_report)}
+
+    add_user(
+        "nora.norrmalm",
+        password=PASSWORD,
+        role=Role.INTAKE,
+        display_name="Nora Norrmalm",
+        units=["sdf-norrmalm"],
+    )
+    login(portal, "nora.norrmalm")
+    theirs = portal.get(url)
+    assert theirs.status_code == 200
+    assert all(secret in theirs.text for secret in secrets)
+    assert "Er enhet har avböjt anmälan" not in theirs.text
+    assert len(events("content.read", "user:nora.norrmalm")) == 1
+
+
+def report_id_of(reference: str) -> str:
+    """The report id of ``reference`` (it may have several handovers)."""
+    with session_scope() as s:
+        return s.exec(select(Report).where(Report.reference == reference)).one().id
