@@ -133,6 +133,7 @@ def run() -> int:
     (var / "log").mkdir(parents=True, exist_ok=True)
 
     from orosflow.cli.demo import describe, ensure_demo_accounts
+    from orosflow.core.anchors import warn_if_no_auditors
     from orosflow.core.crypto import load_keyring
     from orosflow.core.db import migrate
     from orosflow.core.smtp_capture import MailCapture
@@ -171,6 +172,10 @@ def run() -> int:
             f"  Varning: {len(missing)} enheter saknar kontaktkanal: "
             f"{', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}"
         )
+
+    no_auditors = warn_if_no_auditors()
+    if no_auditors:
+        print(f"  {no_auditors}", file=sys.stderr, flush=True)
 
     demo = ensure_demo_accounts(var)
     capture = None
