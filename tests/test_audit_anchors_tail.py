@@ -160,11 +160,14 @@ async def test_the_sweep_anchors_when_the_interval_has_passed_and_not_before(
     clock[0] += timedelta(minutes=4)
     assert (await escalate_overdue()).anchor is None  # not before the interval
     clock[0] += timedelta(minutes=1)
+    submit(form(), actor="t")
     second = (await escalate_overdue()).anchor
     assert second is not None and second != first
     assert len(list(frequent.glob("*.json"))) == 2
     data = json.loads((anchors.anchor_dir() / second).read_text())
     assert data["seq"] == _last_seq() and data["kind"] == "frequent"
+    with session_scope() as s:  # the sweep walked only the new events: same head as a full walk
+        assert data["head"] == verify_chain(s).head
 
     # The sweep's anchor catches a tail deleted later, and refuses to anchor over it.
     delete_last_events(3)
