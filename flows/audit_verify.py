@@ -40,6 +40,9 @@ async def mail_auditors(check: anchors.AnchorCheck) -> None:
 @flow(name="audit-verify", persist_result=False)
 async def audit_verify() -> None:
     log = get_run_logger()
+    warning = anchors.no_auditors_warning()
+    if warning:
+        log.warning(warning)
     check = await verify_and_anchor()
     await mail_auditors(check)
     log.info(

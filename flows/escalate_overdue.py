@@ -41,6 +41,11 @@ async def escalate_overdue() -> dict[str, int]:
         result.mails_sent,
         len(result.failed),
     )
+    if result.anchor_problems:
+        log.error(
+            "audit chain does not match its anchors, not anchored: %s",
+            ", ".join(result.anchor_problems),
+        )
     if result.failed:
         raise DeliveryIncomplete(f"not delivered, still queued: {', '.join(result.failed)}")
     return {"steps": len(result.steps), "mails_sent": result.mails_sent}

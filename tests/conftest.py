@@ -8,6 +8,7 @@ fail: CI must prove the PostgreSQL path.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -66,9 +67,13 @@ def _pg_available() -> str | None:
 
 
 def _clear_tables() -> None:
+    """Empty every table, and the audit anchors that belong to the emptied chain."""
     with dbmod.get_engine().begin() as conn:
         for table in reversed(SQLModel.metadata.sorted_tables):
             conn.execute(table.delete())
+    from orosflow.core.anchors import anchor_dir
+
+    shutil.rmtree(anchor_dir(), ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -57,3 +57,19 @@ async def hand_over(reference: str) -> list[str]:
                 .order_by(col(Handover.position))
             )
         )
+
+
+def delete_last_events(n: int) -> None:
+    """The tail attack: delete the newest ``n`` audit events straight in the database (what
+    is left is still a valid chain). Imports are local, as in ``hand_over``."""
+    from sqlalchemy import func, select, text
+
+    from models.tables import AuditEvent
+    from orosflow.core.audit import verify_chain
+    from orosflow.core.db import get_engine, session_scope
+
+    with get_engine().begin() as conn:
+        last = conn.execute(select(func.max(AuditEvent.seq))).scalar_one()
+        conn.execute(text("DELETE FROM audit_event WHERE seq > :s").bindparams(s=last - n))
+    with session_scope() as s:
+        assert verify_chain(s).ok  # the chain alone does not notice

@@ -100,21 +100,54 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from orosflow.core.audit import verify_chain
+    from orosflow.core import anchors
     from orosflow.core.db import migrate, session_scope
 
     migrate()
     with session_scope() as session:
-        status = verify_chain(session)
-    _print_json(status.as_json())
-    if status.ok:
-        print(f"Revisionskedjan är hel: {status.events} händelser.", file=sys.stderr)
-        return 0
-    print(
-        f"Revisionskedjan är bruten vid händelse {status.first_broken_seq}: {status.reason}.",
-        file=sys.stderr,
-    )
-    return 1
+        check = anchors.verify(session)
+    _print_json(check.as_json())
+    print(("Revisionskedjan: " if check.ok else "FEL: ") + check.message(), file=sys.stderr)
+    for problem in check.problems[1:]:
+        print(f"  Ankaret {problem.anchor}: {problem.message}", file=sys.stderr)
+    return 0 if check.ok else 1
+
+
+def cmd_audit_anchor(args: argparse.Namespace) -> int:
+    """Anchor the head now (file) and mail it to the auditors, like the daily flow."""
+    from orosflow.core import anchors, mail
+    from orosflow.core.db import migrate
+    from orosflow.core.settings import get_settings
+
+    warning = anchors.warn_if_no_auditors()
+    if warning:
+        print(warning, file=sys.stderr)
+    migrate()
+    check, path = anchors.verify_and_anchor(kind="cli")
+    out = check.as_json()
+    out["anchor_file"] = str(path) if check.ok else None
+    msg = anchors.anchor_message(check)
+    out["mailed_to"] = []
+    rc = 0 if check.ok else 1
+    if msg is not None:
+        try:
+            asyncio.run(mail.send(msg))
+            out["mailed_to"] = list(get_settings().auditor_emails)
+        except Exception as exc:  # noqa: BLE001 - reported, the file is written either way
+            print(
+                f"Ankaret kunde inte mejlas till revisorerna ({type(exc).__name__}).",
+                file=sys.stderr,
+            )
+            rc = 1
+    _print_json(out)
+    if check.ok:
+        print(
+            f"Ankare skrivet: {path} (händelse {check.chain.events}, {check.chain.head[:16]}…).",
+            file=sys.stderr,
+        )
+    else:
+        print("FEL, inget ankare skrivet: " + check.message(), file=sys.stderr)
+    return rc
 
 
 def cmd_route(args: argparse.Namespace) -> int:
@@ -174,8 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("audit", help="revisionsloggen")
     asub = a.add_subparsers(dest="audit_command", required=True, metavar="KOMMANDO")
-    av = asub.add_parser("verify", help="kontrollera hela hashkedjan")
+    av = asub.add_parser("verify", help="kontrollera hela hashkedjan och alla ankare")
     av.set_defaults(func=cmd_audit_verify)
+    aa = asub.add_parser(
+        "anchor",
+        help="skriv kedjans huvud till en fil utanför databasen och mejla det till revisorerna",
+    )
+    aa.set_defaults(func=cmd_audit_anchor)
 
     k = sub.add_parser("keys", help="krypteringsnycklar")
     ksub = k.add_subparsers(dest="keys_command", required=True, metavar="KOMMANDO")

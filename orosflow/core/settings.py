@@ -6,12 +6,14 @@ a master key file created on first start, and the loopback SMTP capture on port 
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,8 +54,14 @@ class Settings(BaseSettings):
     prefect_ui_url: str = "http://127.0.0.1:4200"
     #: Days after submission before a report's content is erased (audit trail kept).
     retention_days: int = 365
-    #: Who receives the daily audit-chain anchor mail (comma-separated in the environment).
-    auditor_emails: list[str] = Field(default_factory=list)
+    #: Who receives the daily audit-chain anchor mail (comma-separated or a JSON list in the
+    #: environment; empty means nobody, and start-up warns).
+    auditor_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Where audit anchors (the chain head, outside the database) are written; default
+    #: ``<var_dir>/audit-anchors``. Keep it out of reach of whoever can write the database.
+    anchor_dir: Path | None = None
+    #: Minutes between the escalation sweep's anchors (files only, no mail); 0 turns them off.
+    anchor_interval_minutes: int = Field(default=5, ge=0)
     #: Operator mailbox for fail-closed alerts; default ``operator@<mail_domain>``.
     operator_email: str | None = None
     #: Port of the local Prefect server that ``orosflow serve`` starts.
@@ -83,6 +91,17 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
         return _networks(self.trusted_proxies)
+
+    @field_validator("auditor_emails", mode="before")
+    @classmethod
+    def _split_emails(cls, value: object) -> object:
+        """``a@x.se,b@x.se``, ``["a@x.se"]`` and an empty value all work."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -15,7 +15,9 @@ queued yet). Each step is decided and audited in one transaction that also queue
 the outbox; a second sweep at the same moment finds nothing due and no unsent mail, so it
 sends nothing. Messages carry stable Message-IDs (``<handover-id.escalate-N@domain>``,
 ``<handover-id@domain>`` for a new handover). The sweep is also the backstop for delivery: it
-sends whatever is still queued.
+sends whatever is still queued, and it writes the audit chain's head to a file outside the
+database every ``OROSFLOW_ANCHOR_INTERVAL_MINUTES`` (``orosflow.core.anchors.anchor_if_due``),
+so deleting or rewriting the newest events is caught by ``orosflow audit verify``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models.tables import Handover, LifecycleMail, PhoneContact, Report
+from orosflow.core import anchors
 from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
 from orosflow.core.db import session_scope
@@ -256,6 +259,10 @@ class SweepResult:
     steps: list[str] = field(default_factory=list)
     mails_sent: int = 0
     failed: list[str] = field(default_factory=list)
+    #: The anchor file this sweep wrote (None: not due, or the chain did not verify).
+    anchor: str | None = None
+    #: Anchors (file names) the chain no longer matches; nothing was anchored then.
+    anchor_problems: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -266,4 +273,14 @@ async def escalate_overdue(now: datetime | None = None) -> SweepResult:
     still queued — this sweep's steps, and anything a delivery run could not send."""
     steps = await asyncio.to_thread(plan_escalations, now)
     delivered = await outbox.deliver()
-    return SweepResult(steps=steps, mails_sent=delivered.sent, failed=delivered.failed)
+    result = SweepResult(steps=steps, mails_sent=delivered.sent, failed=delivered.failed)
+    try:
+        anchored = await asyncio.to_thread(anchors.anchor_if_due, now)
+    except Exception:  # noqa: BLE001 - an anchor problem must not stop the escalation ladder
+        log.exception("audit anchor not written")
+    else:
+        result.anchor = anchored.written
+        result.anchor_problems = [p.anchor for p in anchored.problems]
+        if anchored.chain_broken_at is not None:
+            result.anchor_problems.append(f"chain broken at event {anchored.chain_broken_at}")
+    return result

@@ -15,6 +15,7 @@ percentiles), ``export`` (JSON/CSV export). The names the portal uses are re-exp
 from __future__ import annotations
 
 from orosflow.views.auditor.chain import (
+    AnchorProblemOut,
     AuditEventOut,
     AuditFeedbackMeta,
     AuditHandover,
@@ -102,6 +103,7 @@ __all__ = [
     "AuditReportPage",
     "AuditReportRow",
     "AuditStats",
+    "AnchorProblemOut",
     "ChainStatusOut",
     "DurationStats",
     "FilterError",

@@ -13,7 +13,8 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from models.tables import AuditEvent, Feedback, Handover, LifecycleMail, PhoneContact, Report
-from orosflow.core.audit import ChainStatus, verify_chain
+from orosflow.core import anchors
+from orosflow.core.anchors import AnchorCheck
 from orosflow.handover.lifecycle import REPORT_LABELS
 from orosflow.views.auditor.filters import handovers_of, reports_query
 from orosflow.views.auditor.labels import (
@@ -119,36 +120,53 @@ class AuditMail(BaseModel):
     attempts: int
 
 
+class AnchorProblemOut(BaseModel):
+    """An anchor (the chain head written outside the database) the chain no longer matches."""
+
+    anchor: str = Field(description="Ankarfilens namn i ankarkatalogen.")
+    at: datetime | None = Field(description="När ankaret skrevs.")
+    seq: int | None = Field(description="Händelsen (position) som ankaret pekar på.")
+    code: str = Field(
+        description="chain_shorter (händelser i slutet borttagna), hash_differs (kedjan "
+        "omskriven), event_missing eller unreadable (ankarfilen går inte att läsa)."
+    )
+    message: str
+
+
 class ChainStatusOut(BaseModel):
-    ok: bool
+    ok: bool = Field(description="Kedjan är hel och stämmer med alla ankare.")
     events: int
     head: str
     first_broken_seq: int | None
     reason: str | None
+    anchors_checked: int = Field(0, description="Antal ankare som kedjan jämförts med.")
+    anchor_problems: list[AnchorProblemOut] = Field(default_factory=list)
     message: str
 
 
-def chain_out(status: ChainStatus) -> ChainStatusOut:
-    if status.ok:
-        message = f"Kedjan är hel ({status.events} händelser)"
-    else:
-        message = (
-            f"Kedjan är bruten vid händelse {status.first_broken_seq}: {status.reason}. "
-            "Händelser kan ha ändrats, tagits bort eller flyttats."
-        )
+def chain_out(check: AnchorCheck) -> ChainStatusOut:
+    status = check.chain
+    message = check.message()
+    if not status.ok:
+        message += " Händelser kan ha ändrats, tagits bort eller flyttats."
     return ChainStatusOut(
-        ok=status.ok,
+        ok=check.ok,
         events=status.events,
         head=status.head,
         first_broken_seq=status.first_broken_seq,
         reason=status.reason,
+        anchors_checked=check.anchors_checked,
+        anchor_problems=[
+            AnchorProblemOut(anchor=p.anchor, at=p.at, seq=p.seq, code=p.code, message=p.message)
+            for p in check.problems
+        ],
         message=message,
     )
 
 
 def chain_status(s: Session) -> ChainStatusOut:
-    """Verify the whole hash chain (every event of every report)."""
-    return chain_out(verify_chain(s))
+    """Verify the whole hash chain (every event of every report) and every anchor."""
+    return chain_out(anchors.verify(s))
 
 
 class AuditReportChain(BaseModel):
@@ -189,7 +207,8 @@ def report_chain(s: Session, reference: str) -> AuditReportChain | None:
         return None
     hs = handovers_of(s, [report.id]).get(report.id, [])
     by_id = {h.id: h for h in hs}
-    status = verify_chain(s)
+    check = anchors.verify(s)
+    status = check.chain
     denied = f'%"reference": "{ref}"%'
     events = s.exec(
         select(AuditEvent)
@@ -280,5 +299,5 @@ def report_chain(s: Session, reference: str) -> AuditReportChain | None:
             )
             for m in mails
         ],
-        chain=chain_out(status),
+        chain=chain_out(check),
     )
