@@ -46,6 +46,7 @@ from orosflow.portal.web import (
     ApiCounselor,
     ApiError,
     CounselorUser,
+    ErrorOut,
     api_router,
     deny_report_access,
     page_router,
@@ -366,22 +367,6 @@ def phone_page(
 
 
 # --- JSON API ---------------------------------------------------------------------------------
-
-
-class ErrorField(BaseModel):
-    field: str = Field(description="Path of the field, e.g. `children.0.personal_number`.")
-    code: str = Field(description="Stable English error code.")
-    message: str = Field(description="Swedish message for the user.")
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    fields: list[ErrorField] | None = None
-
-
-class ErrorOut(BaseModel):
-    error: ErrorBody
 
 
 class CallNowOut(BaseModel):
