@@ -198,10 +198,10 @@ class Concern(Strict):
         known = categories()
         unknown = [c for c in value if c not in known]
         if unknown:
+            # The message never repeats what was sent (it could be anything a person typed).
             raise PydanticCustomError(
                 "category_unknown",
-                "Okänd kategori: {unknown}. Välj bland kategorierna i formuläret.",
-                {"unknown": ", ".join(unknown)},
+                "Okänd kategori. Välj bland kategorierna i formuläret.",
             )
         return list(dict.fromkeys(value))
 

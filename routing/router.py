@@ -74,8 +74,9 @@ class Router:
         try:
             base = self.directory.units[unit_id]
         except KeyError:
+            # The message reaches portal users: it never repeats what they sent.
             raise UnknownCodeError(
-                "unit_id", unit_id, f"Okänd enhet {unit_id!r} i katalogen."
+                "unit_id", unit_id, "Okänd enhet: den finns inte i katalogen."
             ) from None
         ch = self.channel(unit_id)
         if ch is None:

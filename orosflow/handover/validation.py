@@ -56,7 +56,7 @@ _PYDANTIC_MESSAGES: dict[str, str] = {
     "int_type": "Ange ett heltal.",
     "greater_than_equal": "Värdet är för litet.",
     "less_than_equal": "Värdet är för stort.",
-    "extra_forbidden": "Okänt fält; ta bort det.",
+    "extra_forbidden": "Innehåller ett okänt fält; ta bort det.",
     "model_type": "Fel format på uppgifterna.",
     "list_type": "Ange en lista.",
     "dict_type": "Fel format på uppgifterna.",
@@ -81,11 +81,17 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def _translate(err: dict[str, Any]) -> FieldError:
-    """Turn one pydantic error into a Swedish field error (never echoing the input value)."""
+def translate_error(err: dict[str, Any]) -> FieldError:
+    """Turn one pydantic error into a Swedish field error (never echoing the input value).
+
+    An unknown key is named by its parent's path: the key itself may be anything a person
+    typed (a name, a personnummer)."""
     code = err["type"]
-    field = _field_path(err["loc"])
-    last = str(err["loc"][-1]) if err["loc"] else ""
+    loc = tuple(err["loc"])
+    if code == "extra_forbidden":
+        loc = loc[:-1]
+    field = _field_path(loc) or "body"
+    last = str(loc[-1]) if loc else ""
     if code in _PYDANTIC_MESSAGES:
         ctx = {k: str(v).replace(" or ", " eller ") for k, v in (err.get("ctx") or {}).items()}
         message = _PYDANTIC_MESSAGES[code].format(**ctx)
@@ -115,7 +121,7 @@ def _municipality_rules(form: ConcernForm, router: Router) -> list[FieldError]:
                 FieldError(
                     path,
                     "municipality_unknown",
-                    f"Kommunkoden {code} finns inte i kommunregistret (290 kommuner).",
+                    "Kommunkoden finns inte i kommunregistret (290 kommuner).",
                 )
             )
 
@@ -303,7 +309,7 @@ def validate_form(
     try:
         form = data if isinstance(data, ConcernForm) else ConcernForm.model_validate(data)
     except ValidationError as exc:
-        raise FormInvalid([_translate(e) for e in exc.errors()]) from None
+        raise FormInvalid([translate_error(e) for e in exc.errors()]) from None
     today = today_in_sweden(now)
     day = form.report_date or today
     errors: list[FieldError] = _report_date_rules(form.report_date, today)

@@ -14,6 +14,7 @@ from orosflow.portal.web import (
     AdminUser,
     ApiAdmin,
     ApiError,
+    ErrorOut,
     PageError,
     api_router,
     page_router,
@@ -39,8 +40,9 @@ def disable_page(username: str, principal: AdminUser) -> Response:
         raise PageError(400, "Kan inte stänga av", "Du kan inte stänga av ditt eget konto.")
     try:
         accounts.disable_user(username, actor=principal.actor)
-    except AccountError as exc:
-        raise PageError(404, "Kontot finns inte", exc.message) from None
+    except AccountError:
+        # Not exc.message: the answer never repeats what was sent.
+        raise PageError(404, "Kontot finns inte", "Det finns inget sådant konto.") from None
     return RedirectResponse(f"/admin/users?done={username}", status_code=303)
 
 
@@ -49,10 +51,14 @@ def users_api() -> list[dict[str, Any]]:
     return accounts.list_users()
 
 
-@api.post("/users/{username}/disable", summary="Disable an account and revoke its tokens")
+@api.post(
+    "/users/{username}/disable",
+    summary="Disable an account and revoke its tokens",
+    responses={404: {"model": ErrorOut, "description": "No such account."}},
+)
 def disable_api(username: str, principal: ApiAdmin) -> dict[str, str]:
     try:
         accounts.disable_user(username, actor=principal.actor)
     except AccountError as exc:
-        raise ApiError(404, exc.code, exc.message) from None
+        raise ApiError(404, exc.code, "Det finns inget sådant konto.") from None
     return {"username": username, "status": "disabled"}

@@ -16,11 +16,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from models.accounts import Role
 from orosflow.core import redaction
 from orosflow.core.crypto import KeyConfigError, check_key_settings
 from orosflow.handover.lifecycle import REPORT_LABELS
+from orosflow.handover.validation import translate_error
 from orosflow.identity.accounts import LoginRefused, identity_provider
 from orosflow.portal import admin, auditor, counselor, devmail, intake
 from orosflow.portal.access_log import AccessLog, register_app_words
@@ -235,45 +237,96 @@ _ADDRESS_WORDS = {
 }
 
 
+#: Swedish text per status for the API's errors that FastAPI or Starlette raise themselves;
+#: their English ``detail`` is never passed on.
+_HTTP_ERRORS: dict[int, tuple[str, str]] = {
+    404: ("not_found", "Resursen finns inte."),
+    405: ("method_not_allowed", "Metoden är inte tillåten för den här adressen."),
+}
+#: FastAPI answers 400 "There was an error parsing the body" when the body is not UTF-8 or is
+#: nested too deeply for the JSON parser; the API answers that as the 422 for unreadable JSON.
+_BODY_UNREADABLE = {
+    "field": "body",
+    "code": "body_unreadable",
+    "message": "Innehållet kunde inte läsas: skicka giltig JSON i UTF-8 som inte är nästlad "
+    "djupare än formuläret.",
+}
+_JSON_INVALID = {
+    "field": "body",
+    "code": "json_invalid",
+    "message": "Innehållet är inte giltig JSON.",
+}
+
+
+def _invalid_request(fields: list[dict[str, str]]) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": "invalid_request", "message": "Begäran är ogiltig.", "fields": fields}},
+        status_code=422,
+    )
+
+
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """Swedish answers for the framework's own errors; headers such as ``Allow`` are kept."""
     if request.url.path.startswith("/api/"):
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        message = {404: "Resursen finns inte.", 405: "Metoden är inte tillåten."}.get(
-            exc.status_code, str(exc.detail)
+        if exc.status_code == 400:
+            return _invalid_request([_BODY_UNREADABLE])
+        code, message = _HTTP_ERRORS.get(
+            exc.status_code, ("http_error", "Begäran kunde inte behandlas.")
         )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
         return JSONResponse(
-            {"error": {"code": code, "message": message}}, status_code=exc.status_code
+            {"error": {"code": code, "message": message}},
+            status_code=exc.status_code,
+            headers=headers,
         )
     if exc.status_code == 404:
         page = not_found_page()
     else:
         page = PageError(exc.status_code, "Något gick fel", "Begäran kunde inte behandlas.")
-    return render(
+    response = render(
         request, "error.html", {"title": page.title, "message": page.message}, page.status
     )
+    response.headers.update(exc.headers or {})
+    return response
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path answers to. Starlette's ``Allow`` names only the first matching
+    route's, and FastAPI has one route per method (GET and POST /reports)."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
+    return ", ".join(allowed)
+
+
+def _api_field(err: dict[str, Any]) -> dict[str, str]:
+    """One request error as ``{field, code, message}``: a path the schema defines (an unknown
+    key is named by its parent, as it may be anything a person typed) and Swedish text."""
+    if err.get("type") == "json_invalid":  # its loc is ("body", <byte offset>)
+        return _JSON_INVALID
+    loc = tuple(err.get("loc", ()))
+    if loc[:1] == ("body",):
+        loc = loc[1:]
+    translated = translate_error({**err, "loc": loc})
+    return {
+        "field": translated.field or "body",
+        "code": translated.code,
+        "message": translated.message,
+    }
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     """Structured 422 that names fields and codes but never echoes the submitted values."""
-    fields = [
-        {
-            "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
-            "code": err.get("type", "invalid"),
-            "message": "Ogiltigt eller saknat värde.",
-        }
-        for err in exc.errors()
-    ]
     if request.url.path.startswith("/api/"):
-        return JSONResponse(
-            {
-                "error": {
-                    "code": "invalid_request",
-                    "message": "Begäran är ogiltig.",
-                    "fields": fields,
-                }
-            },
-            status_code=422,
-        )
+        return _invalid_request([_api_field(err) for err in exc.errors()])
     return render(
         request,
         "error.html",

@@ -20,6 +20,7 @@ from orosflow.portal.web import (
     ApiAuditor,
     ApiError,
     AuditorUser,
+    ErrorOut,
     api_router,
     not_found_page,
     page_router,
@@ -265,6 +266,7 @@ def reports_api(
     "/reports/{reference}",
     summary="One report's handover chain, handovers, flow run link and chain status",
     response_model=av.AuditReportChain,
+    responses={404: {"model": ErrorOut, "description": "No such report."}},
 )
 def report_api(reference: str, principal: ApiAuditor) -> av.AuditReportChain:
     with session_scope() as s:

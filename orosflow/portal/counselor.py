@@ -47,6 +47,7 @@ from orosflow.portal.web import (
     ApiCounselor,
     ApiError,
     CounselorUser,
+    ErrorOut,
     api_router,
     deny_report_access,
     page_router,
@@ -118,7 +119,7 @@ async def _posted(request: Request) -> list[tuple[str, Any]]:
 Posted = Annotated[list[tuple[str, Any]], Depends(_posted)]
 
 
-def _form_page(
+def form_page(
     request: Request,
     raw: cf.Raw,
     *,
@@ -162,14 +163,14 @@ def _form_page(
 
 @pages.get("/reports/new")
 def new_report(request: Request, principal: CounselorUser) -> Response:
-    return _form_page(request, cf.initial(principal))
+    return form_page(request, cf.initial(principal))
 
 
 @pages.get("/my/reports/new")
 def new_report_alias(request: Request, principal: CounselorUser) -> Response:
     """The form also here: app.py's ``/reports/{reference}`` link (registered before this
     router) catches ``GET /reports/new`` and sends counselors to ``/my/reports/new``."""
-    return _form_page(request, cf.initial(principal))
+    return form_page(request, cf.initial(principal))
 
 
 @pages.post("/reports/new")
@@ -191,15 +192,15 @@ def post_report(
             )
         except FormInvalid as exc:
             errors, by_slot = cf.page_errors(exc.errors, raw)
-            return _form_page(request, raw, errors=errors, by_slot=by_slot, status_code=400)
+            return form_page(request, raw, errors=errors, by_slot=by_slot, status_code=400)
         except DuplicateSuspected as exc:
-            return _form_page(request, raw, duplicate=exc, status_code=409)
+            return form_page(request, raw, duplicate=exc, status_code=409)
         except CryptoError as exc:  # a misconfigured key: nothing stored, the form kept
-            return _form_page(request, raw, notice=str(exc), status_code=500)
+            return form_page(request, raw, notice=str(exc), status_code=500)
         except IdempotencyConflict:
             # This form was sent before with other content (edited after a resend): nothing is
             # stored now; a fresh token lets the counselor send it as a new report on purpose.
-            return _form_page(
+            return form_page(
                 request,
                 {**raw, "submission_token": cf.new_submission_token()},
                 notice="Det här formuläret har redan skickats en gång, med andra uppgifter. "
@@ -212,13 +213,13 @@ def post_report(
         return RedirectResponse(f"/my/receipts/{receipt.sibling_group_id}", status_code=303)
     result = cf.apply_action(raw, action)
     if result is None:  # e.g. Enter pressed in a text field: the hidden default button
-        return _form_page(
+        return form_page(
             request,
             raw,
             notice="Anmälan är inte skickad än. Fyll i formuläret och tryck på "
             "”Skicka anmälan” längst ned när du är klar.",
         )
-    return _form_page(request, result.raw, focus=result.focus)
+    return form_page(request, result.raw, focus=result.focus)
 
 
 # --- receipt ----------------------------------------------------------------------------------
@@ -369,22 +370,6 @@ def phone_page(
 
 
 # --- JSON API ---------------------------------------------------------------------------------
-
-
-class ErrorField(BaseModel):
-    field: str = Field(description="Path of the field, e.g. `children.0.personal_number`.")
-    code: str = Field(description="Stable English error code.")
-    message: str = Field(description="Swedish message for the user.")
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    fields: list[ErrorField] | None = None
-
-
-class ErrorOut(BaseModel):
-    error: ErrorBody
 
 
 class CallNowOut(BaseModel):

@@ -31,6 +31,7 @@ from orosflow.identity.accounts import Principal
 from orosflow.portal.web import (
     ApiError,
     ApiIntake,
+    ErrorOut,
     IntakeUser,
     api_router,
     deny_report_access,
@@ -281,14 +282,23 @@ class DeclineIn(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No or invalid API token."},
-    403: {"description": "The token's account is not an intake officer."},
-    404: {"description": "No such report among those routed to the caller's units."},
+    401: {"model": ErrorOut, "description": "No or invalid API token."},
+    403: {"model": ErrorOut, "description": "The token's account is not an intake officer."},
+    404: {
+        "model": ErrorOut,
+        "description": "No such report among those routed to the caller's units.",
+    },
 }
 ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
-    409: {"description": "Not allowed in the current state (code illegal_transition etc.)."},
-    422: {"description": "Invalid input (unknown outcome or reason code, bad date)."},
+    409: {
+        "model": ErrorOut,
+        "description": "Not allowed in the current state (code illegal_transition etc.).",
+    },
+    422: {
+        "model": ErrorOut,
+        "description": "Invalid input (unknown outcome or reason code, bad date).",
+    },
 }
 
 

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from models.accounts import Role
 from orosflow.core.redaction import redact_path
 
 log = logging.getLogger("orosflow.portal.limits")
@@ -27,8 +28,8 @@ API_MESSAGE = (
 )
 PAGE_TITLE = "Formuläret är för stort"
 PAGE_MESSAGE = (
-    "Det som skickades var större än 1 MB, och inget har sparats. Gå tillbaka i webbläsaren: "
-    "det du skrev finns kvar där. Korta de längsta texterna och skicka igen."
+    "Det som skickades var större än 1 MB och kunde därför inte läsas; inget har sparats. "
+    "Korta de längsta texterna och skicka igen."
 )
 
 
@@ -100,14 +101,31 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _page(scope: Scope) -> Response:
-    """The portal's error page (the Swedish layout) when it renders, plain HTML otherwise."""
-    from orosflow.portal.web import render
+#: Over the limit the concern form is not read at all, so nothing of it can be handed back:
+#: the counselor gets the form again (not an error page) with this notice.
+FORM_NOTICE = (
+    "Formuläret var större än 1 MB och kunde därför inte läsas. Inget har sparats och "
+    "uppgifterna kunde inte sparas i formuläret. Fyll i det igen med kortare texter "
+    "(de längsta fälten tar högst 20 000 tecken)."
+)
 
+
+def _page(scope: Scope) -> Response:
+    """The concern form with a notice for a signed-in counselor posting it; otherwise the
+    portal's error page (the Swedish layout) when it renders, plain HTML if not even that."""
+    from orosflow.portal.web import RESUMABLE_POSTS, current_session, render
+
+    request = Request(scope)
     try:
-        return render(
-            Request(scope), "error.html", {"title": PAGE_TITLE, "message": PAGE_MESSAGE}, 413
-        )
+        session = current_session(request)
+        counselor = session is not None and session.principal.role == Role.COUNSELOR
+        if session is not None and counselor and scope.get("path") in RESUMABLE_POSTS:
+            from orosflow.portal import concern_form as cf
+            from orosflow.portal.counselor import form_page
+
+            initial = cf.initial(session.principal)
+            return form_page(request, initial, notice=FORM_NOTICE, status_code=413)
+        return render(request, "error.html", {"title": PAGE_TITLE, "message": PAGE_MESSAGE}, 413)
     except Exception:  # noqa: BLE001 - the 413 must go out even if the page cannot be drawn
         return HTMLResponse(
             f'<!doctype html><html lang="sv"><meta charset="utf-8"><title>{PAGE_TITLE}</title>'

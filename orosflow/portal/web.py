@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from models.accounts import Role
@@ -84,6 +85,34 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(code)
         self.status, self.code, self.message, self.fields = status, code, message, fields
+
+
+class ErrorField(BaseModel):
+    field: str = Field(description="Path of the field, e.g. `children.0.personal_number`.")
+    code: str = Field(description="Stable English error code.")
+    message: str = Field(description="Swedish message for the user.")
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    fields: list[ErrorField] | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+#: Declared on every API operation: the answers any of them can give before the handler runs.
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "Missing, unknown or revoked token."},
+    403: {"model": ErrorOut, "description": "The token's account has another role."},
+    422: {
+        "model": ErrorOut,
+        "description": "`invalid_request`: a parameter or the body is invalid or unreadable "
+        "(`fields` names each one, the body as `body`); nothing is stored.",
+    },
+}
 
 
 def not_found_page() -> PageError:
@@ -332,7 +361,8 @@ def api_router(*roles: str, **kwargs: Any) -> APIRouter:
     def principal_dep(principal: Principal = Depends(api_principal)) -> Principal:
         return check(principal)
 
-    return APIRouter(dependencies=[Depends(principal_dep)], **kwargs)
+    responses = {**API_ERRORS, **kwargs.pop("responses", {})}
+    return APIRouter(dependencies=[Depends(principal_dep)], responses=responses, **kwargs)
 
 
 def role_principal(*roles: str) -> Callable[..., Principal]:

@@ -203,16 +203,30 @@ def test_chunked_body_without_length_is_cut_at_the_limit(
     assert resp.status_code == 413 and resp.json()["error"]["code"] == "body_too_large"
 
 
-def test_web_form_over_1_mb_gets_a_swedish_413_page(portal: TestClient) -> None:
+def test_web_form_over_1_mb_gets_the_form_again_with_a_swedish_413_notice(
+    portal: TestClient,
+) -> None:
+    """Finding 11: was a generic error page whose advice ("go back, your input is there") the
+    no-store pages cannot keep. Now the form itself, saying why nothing was stored."""
     csrf = login(portal, "kim.kurator")
+    marker = "Zqx7Markör"
     resp = portal.post(
         "/reports/new",
-        data={**_valid_post(csrf), "concern-observations": "ö" * 600_000},
+        data={**_valid_post(csrf), "concern-observations": marker + "ö" * 600_000},
     )
     assert resp.status_code == 413
-    assert "Formuläret är för stort" in resp.text and "inget har sparats" in resp.text
-    assert "öööö" not in resp.text
+    assert "<form" in resp.text and 'name="csrf_token"' in resp.text  # the form, ready to send
+    assert "större än 1 MB" in resp.text and "kunde därför inte läsas" in resp.text
+    assert "Inget har sparats" in resp.text
+    assert marker not in resp.text and "öööö" not in resp.text
     assert stored()[0] == 0
+
+
+def test_other_page_post_over_1_mb_gets_a_swedish_413_page(portal: TestClient) -> None:
+    csrf = login(portal, "kim.kurator")
+    resp = portal.post("/logout", data={"csrf_token": csrf, "x": "ö" * 600_000})
+    assert resp.status_code == 413
+    assert "Formuläret är för stort" in resp.text and "inget har sparats" in resp.text
 
 
 def test_a_large_but_real_form_is_under_the_limit(portal: TestClient, office_hours: None) -> None:

@@ -169,7 +169,7 @@ def decline(
     by = _who(by)
     if reason not in DECLINE_REASONS:
         codes = ", ".join(f"{k} ({v})" for k, v in DECLINE_REASONS.items())
-        raise LifecycleError("reason_invalid", f"Okänd orsak {reason!r}. Välj en av: {codes}.")
+        raise LifecycleError("reason_invalid", f"Okänd orsak. Välj en av: {codes}.")
     router = get_router()
     right: Unit | None = None
     if right_unit_id:
@@ -378,7 +378,7 @@ def record_feedback(
     by = _who(by)
     if outcome not in FEEDBACK_OUTCOMES:
         codes = ", ".join(f"{k} ({v})" for k, v in FEEDBACK_OUTCOMES.items())
-        raise LifecycleError("outcome_invalid", f"Okänt utfall {outcome!r}. Välj en av: {codes}.")
+        raise LifecycleError("outcome_invalid", f"Okänt utfall. Välj en av: {codes}.")
     if decided_on > utcnow().astimezone(STOCKHOLM).date():
         raise LifecycleError("date_future", "Datumet för beslutet ligger i framtiden.")
     with session_scope() as s:

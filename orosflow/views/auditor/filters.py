@@ -76,6 +76,11 @@ class AuditFilters(BaseModel):
         return not self.query()
 
 
+#: Filter dates outside this range are refused: 9999-12-31 plus a day, or 0001-01-01 in UTC,
+#: does not exist (it was a 500).
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+
+
 def parse_filters(
     from_date: str | None = None,
     to_date: str | None = None,
@@ -95,10 +100,14 @@ def parse_filters(
         if not raw:
             return None
         try:
-            return date.fromisoformat(raw)
+            day = date.fromisoformat(raw)
         except ValueError:
             bad(field, "date_invalid", "Ange ett datum som ÅÅÅÅ-MM-DD, t.ex. 2026-11-23.")
             return None
+        if not FIRST_DAY <= day <= LAST_DAY:  # the period's ends in UTC must stay representable
+            bad(field, "date_out_of_range", "Ange ett datum mellan 1900-01-01 och 9998-12-31.")
+            return None
+        return day
 
     start, end = as_date("from_date", from_date), as_date("to_date", to_date)
     if start and end and end < start:
