@@ -9,7 +9,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 PG_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
 
-.PHONY: serve test install postgres browser lint clean bench screenshots check-deploy
+.PHONY: serve test install postgres browser lint clean bench screenshots reliability check-deploy
 
 $(UV):
 	@echo "Installerar uv i $(TOOLS)/ …"
@@ -64,6 +64,15 @@ check-deploy: install
 
 bench: install postgres
 	@$(UV) run python -m benchmarks.run
+
+# The fault tests of docs/reliability.md in one run, with the figures they print.
+RELIABILITY_TESTS := tests/test_fault_matrix.py tests/test_reconcile.py tests/test_serve_recovery.py \
+	tests/test_worker_recovery.py tests/test_serve_lifetime.py tests/lifecycle/test_fail_closed.py
+reliability: install postgres
+	@mkdir -p var; echo "Felprov (cirka 6 min), full logg i var/reliability.log …"; \
+	OROSFLOW_TEST_PG_URL="$(PG_URL)" $(UV) run pytest -v -s -p no:cacheprovider $(RELIABILITY_TESTS) \
+	  >var/reliability.log 2>&1; rc=$$?; \
+	grep -E "::| after | mailed | wall time|[0-9]+ (passed|failed)" var/reliability.log; exit $$rc
 
 # Rerun the Chromium end-to-end test and keep its screenshots under docs/screenshots.
 screenshots: install browser

@@ -137,6 +137,7 @@ async def test_postgres_restarted_between_send_and_record_gives_one_mail(
         monkeypatch.setattr(mail, "send", send_then_restart)
         await cr.concern_report(rid)
 
+        print(f"PostgreSQL restarted after the send: mailed {len(smtp.messages())} time(s)")
         assert len(smtp.messages()) == 1
         assert _sent_events(rid) == 1
         assert _handover_status(rid) == HandoverStatus.NOTIFIED
@@ -188,6 +189,8 @@ async def test_crash_between_send_and_record_resends_the_same_message(
     starter = RunInProcess()
     assert await reconcile_once(grace=timedelta(0), starter=starter) == 1
     messages = smtp.messages()
+    ids = {str(m["Message-ID"]).strip() for m in messages}
+    print(f"crash between send and record: mailed {len(messages)} time(s), {len(ids)} Message-ID")
     assert len(messages) == 2
     assert len({str(m["Message-ID"]).strip() for m in messages}) == 1
     assert _sent_events(rid) == 1
@@ -216,6 +219,7 @@ async def test_smtp_down_mid_flow_the_send_waits_and_one_mail_arrives(
     relay = MailCapture(tmp_path / "mail", port=port).start()
     try:
         await asyncio.wait_for(run, 90)
+        print(f"SMTP down 1.5 s: mailed {len(relay.messages())} time(s)", flush=True)
         assert len(relay.messages()) == 1
         assert _sent_events(rid) == 1
         assert _handover_status(rid) == HandoverStatus.NOTIFIED
@@ -245,6 +249,7 @@ async def test_a_submission_sent_twice_is_one_report_and_one_mail(
     for receipt in (first, again):
         await cr.concern_report(receipt.reports[0].report_id)
     rid = first.reports[0].report_id
+    print(f"submission sent twice: 1 report, mailed {len(smtp.messages())} time(s)")
     assert len(smtp.messages()) == 1
     assert _sent_events(rid) == 1
     assert _handover_status(rid) == HandoverStatus.NOTIFIED
