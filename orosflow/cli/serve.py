@@ -157,7 +157,7 @@ def run() -> int:
     restrict_umask()  # before anything is written; the children inherit it
 
     from orosflow.cli.demo import describe, ensure_demo_accounts
-    from orosflow.core.anchors import warn_if_no_auditors
+    from orosflow.core.anchors import no_auditors_warning
     from orosflow.core.crypto import check_key_settings
     from orosflow.core.smtp_capture import MailCapture
     from routing import get_router
@@ -196,7 +196,7 @@ def run() -> int:
             f"{', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}"
         )
 
-    no_auditors = warn_if_no_auditors()
+    no_auditors = no_auditors_warning()  # printed once; the terminal is the log
     if no_auditors:
         print(f"  {no_auditors}", file=sys.stderr, flush=True)
 
