@@ -113,6 +113,16 @@ def normalise_personal_number(value: str) -> str:
                 "0–9 (10 eller 12 siffror, t.ex. ÅÅMMDD-NNNN).",
             )
         raise invalid
+    if "+" in compact and len(compact) == 13:
+        # "+" says "100 or older" and only has a meaning with a 2-digit year; the library
+        # silently drops it when the 4-digit year already states the century (a 1912 birth
+        # typed as 20120315+1236 was read as a 14-year-old).
+        raise PydanticCustomError(
+            "personal_number_separator_invalid",
+            "Personnumret är motsägelsefullt: plustecknet betyder att personen är 100 år eller "
+            "äldre och används bara med tvåsiffrigt årtal. Med fyrsiffrigt årtal, skriv "
+            "ÅÅÅÅMMDD-NNNN eller ÅÅÅÅMMDDNNNN.",
+        )
     try:
         parsed = personnummer.parse(compact)
     except personnummer.PersonnummerException:

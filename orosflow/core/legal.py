@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -40,3 +40,28 @@ def legal_text(key: str) -> str:
 @lru_cache
 def deadlines() -> dict[str, Any]:
     return tomllib.loads((DATA / "deadlines.toml").read_text(encoding="utf-8"))
+
+
+class AgeRule(BaseModel):
+    """The age rule's numbers, leap-day reading and guidance texts (``data/age_rule.toml``)."""
+
+    adult_age: int
+    youth_clinic_max_age: int
+    leap_day_birthday: Literal["february_28", "march_1"]
+    leap_day_source: str
+    leap_day_url: str
+    guidance: dict[Literal["youth", "adult"], str]
+
+
+@lru_cache
+def age_rule() -> AgeRule:
+    return AgeRule(**tomllib.loads((DATA / "age_rule.toml").read_text(encoding="utf-8")))
+
+
+def age_guidance(age: int) -> str:
+    """Swedish guidance for a person too old for an orosanmälan: 18–22 are the youth clinic's
+    own clients (consent, LVU up to 20), older adults get the general text."""
+    rule = age_rule()
+    kind = "youth" if age <= rule.youth_clinic_max_age else "adult"
+    refs = {key: legal_text(key) for key in legal_references()}
+    return rule.guidance[kind].format(**refs)

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from models.form import ConcernForm, birth_date_of, categories
 from models.text import CODES as TEXT_CODES
 from orosflow.core.clock import STOCKHOLM, utcnow
-from orosflow.core.legal import legal_text
+from orosflow.core.legal import age_guidance, age_rule
 from routing import Router, get_router
 
 STOCKHOLM_CITY = "0180"
@@ -108,8 +108,23 @@ def today_in_sweden(now: datetime | None = None) -> date:
     return (now or utcnow()).astimezone(STOCKHOLM).date()
 
 
+def birthday_in(birth: date, year: int) -> date:
+    """The day in ``year`` on which a person born on ``birth`` turns a year older.
+
+    Born on 29 February: in a common year the last day of February, 28 February, per 1 §
+    lagen (1930:173) om beräkning av lagstadgad tid (source and caveats in data/age_rule.toml).
+    """
+    try:
+        return birth.replace(year=year)
+    except ValueError:  # 29 February in a common year
+        if age_rule().leap_day_birthday == "march_1":
+            return date(year, 3, 1)
+        return date(year, 2, 28)
+
+
 def age_on(birth: date, day: date) -> int:
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+    """Completed years on ``day`` (a birthday counts from its first moment)."""
+    return day.year - birth.year - (day < birthday_in(birth, day.year))
 
 
 def _municipality_rules(form: ConcernForm, router: Router) -> list[FieldError]:
@@ -211,15 +226,12 @@ def _child_identity_rules(form: ConcernForm, day: date) -> list[FieldError]:
                     "Födelsedatumet ligger efter dagens datum.",
                 )
             )
-        elif age_on(birth, day) >= 18:
+        elif (age := age_on(birth, day)) >= age_rule().adult_age:
             errors.append(
                 FieldError(
                     f"{p}.personal_number" if child.personal_number else f"{p}.birth_date",
                     "child_adult",
-                    "Personen har fyllt 18 år. Anmälningsskyldigheten gäller barn under 18 år "
-                    f"({legal_text('reporting_duty')}). För unga vuxna gäller hälso- och "
-                    f"sjukvårdens sekretess ({legal_text('health_confidentiality')}): hjälp "
-                    "personen att själv, med samtycke, kontakta socialtjänsten.",
+                    age_guidance(age),
                 )
             )
     return errors
@@ -313,8 +325,9 @@ def validate_form(
     today = today_in_sweden(now)
     day = form.report_date or today
     errors: list[FieldError] = _report_date_rules(form.report_date, today)
-    # Under 18 on the later of the report date and today: a back-dated report date must not
-    # let an adult pass (domain.md 7 says "on the report date"; the two differ by at most
+    # Under 18 on the later of the report date and the day of submission (``now``; the flow's
+    # re-validation passes the stored submission time): a back-dated report date must not let
+    # an adult pass (domain.md 7 says "on the report date"; the two differ by at most
     # REPORT_DATE_MAX_DAYS_BACK days, and in that window the stricter reading holds).
     errors += _child_identity_rules(form, max(day, today))
     errors += _municipality_rules(form, router or get_router())

@@ -110,6 +110,20 @@ def test_invalid_form_gives_422_form_invalid_with_swedish_field_errors(
     assert report_count() == 0 and flow_starts == []
 
 
+def test_plus_with_four_digit_year_gives_a_field_error_and_stores_nothing(
+    portal: TestClient, office_hours: None, flow_starts: list[Any]
+) -> None:
+    """``20120315+1236`` was read as a 2012 child; "+" means 100 or older: contradictory."""
+    data = form(children=[child(personal_number="20120315+1236")])
+    resp = portal.post(URL, json=data, headers=api_headers("kim.kurator"))
+    assert resp.status_code == 422
+    (field,) = resp.json()["error"]["fields"]
+    assert field["field"] == "children.0.personal_number"
+    assert field["code"] == "personal_number_separator_invalid"
+    assert "motsägelsefullt" in field["message"] and "20120315" not in field["message"]
+    assert report_count() == 0 and flow_starts == []
+
+
 def test_body_that_is_not_an_object_is_form_invalid(portal: TestClient) -> None:
     resp = portal.post(URL, json=["nej"], headers=api_headers("kim.kurator"))
     assert resp.status_code == 422
