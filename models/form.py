@@ -38,6 +38,10 @@ ASCII_PERSONAL_NUMBER = re.compile(r"[0-9]{6}(?:[0-9]{2})?[-+]?[0-9]{4}", re.ASC
 MAX_OTHER_CHILDREN = 20
 #: Most consultations recorded with one report (the web form offers 10 rows).
 MAX_CONSULTATIONS = 10
+#: A child's fields that are never taken, stored or shown when the child has protected
+#: identity (domain.md 3.3): the routine is to give them to social services by phone, so a
+#: misrouted report cannot carry them.
+PROTECTED_DETAILS = ("address", "district")
 #: Most category entries in one list (14 categories exist; room to grow, none to abuse).
 MAX_CATEGORIES = 20
 
@@ -181,6 +185,13 @@ class Child(Strict):
             )
         return normalise_personal_number(value)
 
+    def without_protected_details(self) -> Child:
+        """The child as it may be stored or shown: with protected identity, no address and
+        no district (also for a report stored before they were refused)."""
+        if not self.protected_identity:
+            return self
+        return self.model_copy(update=dict.fromkeys(PROTECTED_DETAILS))
+
 
 class OtherChild(Strict):
     name: Text
@@ -250,3 +261,10 @@ class ConcernForm(Strict):
     report_date: date | None = Field(
         default=None, description="Defaults to today (Europe/Stockholm); never in the future."
     )
+
+    def without_protected_details(self) -> ConcernForm:
+        """The form with every protected child's address and district left out."""
+        children = [c.without_protected_details() for c in self.children]
+        if all(new is old for new, old in zip(children, self.children, strict=True)):
+            return self
+        return self.model_copy(update={"children": children})

@@ -118,6 +118,22 @@ def test_district_outside_stockholm_and_unknown_district() -> None:
     assert code == "district_unknown" and "Södermalm" in message
 
 
+@pytest.mark.parametrize("municipality", ["0180", "1980"])
+def test_protected_identity_refuses_address_and_district(municipality: str) -> None:
+    """Given by phone, never in the form: one error per field, and no district rule on top."""
+    kid = child(protected_identity=True, municipality=municipality, district="Gamla Stan")
+    errs = errors_of(form(children=[kid]))
+    assert set(errs) == {"children.0.address", "children.0.district"}
+    assert errs["children.0.address"] == (
+        "protected_identity_detail",
+        "Lämna inte adress för ett barn med skyddade personuppgifter – uppgiften lämnas per "
+        "telefon.",
+    )
+    assert errs["children.0.district"][0] == "protected_identity_detail"
+    ok = child(protected_identity=True, municipality=municipality, address=None, district=None)
+    assert validate_form(form(children=[ok]), now=NOW).children[0].protected_identity
+
+
 @pytest.mark.parametrize(
     "category", ["violence_by_guardian", "sexual_abuse", "honour_related", "witnessed_violence"]
 )

@@ -42,7 +42,14 @@ class Recipient:
 
 
 def routing_request_for(child: Child, form: ConcernForm, at: datetime) -> RoutingRequest:
-    """The router's view of one child: codes and flags only, never name or address."""
+    """The router's view of one child: codes and flags only, never name or address.
+
+    Protected identity: no district is taken (validation refuses it; one stored before that
+    is dropped here). The municipality still decides, the counselor's or else the clinic's
+    (R-PROTECTED-IDENTITY). In Stockholm city (0180), where the district would choose the
+    unit, the report goes to the city-wide intake (the unit that forwards to the right
+    district), and every recipient requires a phone call: the counselor gives the address
+    and district by phone (routing/rules.py ``_choose_office``)."""
     return RoutingRequest(
         municipality=child.municipality,
         district=None if child.protected_identity else child.district,

@@ -129,7 +129,10 @@ def store_form(
         data_key = new_data_key()
         key_id, wrapped = keyring.wrap(data_key, report_id)
         payload_enc = seal_json(data_key, payload, f"report:{report_id}:payload")
-        child_enc = seal_json(data_key, child.model_dump(mode="json"), f"child:{report_id}")
+        # Validation refuses a protected child's address and district; dropping them here too
+        # keeps them out of storage whatever the entry point.
+        stored_child = child.without_protected_details()
+        child_enc = seal_json(data_key, stored_child.model_dump(mode="json"), f"child:{report_id}")
         report = Report(
             id=report_id,
             reference=reference,

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from models.form import ConcernForm, birth_date_of, categories
+from models.form import PROTECTED_DETAILS, ConcernForm, birth_date_of, categories
 from models.text import CODES as TEXT_CODES
 from orosflow.core.clock import STOCKHOLM, utcnow
 from orosflow.core.legal import age_guidance, age_rule
@@ -151,7 +151,7 @@ def _municipality_rules(form: ConcernForm, router: Router) -> list[FieldError]:
             "arrival_municipality",
         ):
             check(f"{p}.{name}", getattr(child, name))
-        if child.district:
+        if child.district and not child.protected_identity:  # else refused as such below
             if child.municipality != STOCKHOLM_CITY:
                 errors.append(
                     FieldError(
@@ -187,6 +187,36 @@ def _municipality_rules(form: ConcernForm, router: Router) -> list[FieldError]:
                     "markera att barnet är ensamkommande eller ta bort kommunen.",
                 )
             )
+    return errors
+
+
+#: Why an address or district is refused for a child with protected identity (per field).
+PROTECTED_DETAIL_MESSAGES = {
+    "address": "Lämna inte adress för ett barn med skyddade personuppgifter – uppgiften "
+    "lämnas per telefon.",
+    "district": "Lämna inte stadsdelsområde för ett barn med skyddade personuppgifter – "
+    "uppgiften lämnas per telefon.",
+}
+
+
+def _protected_identity_rules(form: ConcernForm) -> list[FieldError]:
+    """Protected identity: refuse an address and a district rather than store them.
+
+    The routine is to give them to social services by phone, so a misrouted report never
+    carries them. (The web form drops them before validation; an API client is told.)"""
+    errors: list[FieldError] = []
+    for i, child in enumerate(form.children):
+        if not child.protected_identity:
+            continue
+        for name in PROTECTED_DETAILS:
+            if getattr(child, name):
+                errors.append(
+                    FieldError(
+                        f"children.{i}.{name}",
+                        "protected_identity_detail",
+                        PROTECTED_DETAIL_MESSAGES[name],
+                    )
+                )
     return errors
 
 
@@ -330,6 +360,7 @@ def validate_form(
     # an adult pass (domain.md 7 says "on the report date"; the two differ by at most
     # REPORT_DATE_MAX_DAYS_BACK days, and in that window the stricter reading holds).
     errors += _child_identity_rules(form, max(day, today))
+    errors += _protected_identity_rules(form)
     errors += _municipality_rules(form, router or get_router())
     errors += _guardian_rules(form)
     errors += _consultation_rules(form, day)

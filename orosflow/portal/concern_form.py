@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from models.form import MAX_CONSULTATIONS, MAX_OTHER_CHILDREN, Category, categories
+from models.form import (
+    MAX_CONSULTATIONS,
+    MAX_OTHER_CHILDREN,
+    PROTECTED_DETAILS,
+    Category,
+    categories,
+)
 from orosflow.handover.validation import FieldError
 from orosflow.identity.accounts import Principal
 from routing import get_router
@@ -210,6 +216,7 @@ def parse_post(items: Iterable[tuple[str, Any]], principal: Principal) -> Raw:
             row: dict[str, Any] = {f: one(f"{section}-{i}-{f}") for f in ROW_FIELDS[section]}
             if section == "children":
                 row.update({f: one(f"children-{i}-{f}") == "true" for f in CHILD_FLAGS})
+                drop_protected_details(row)
             out.append(row)
         return out
 
@@ -237,6 +244,14 @@ def parse_post(items: Iterable[tuple[str, Any]], principal: Principal) -> Raw:
         "report_date": one("report_date"),
         "submission_token": one("submission_token") or new_submission_token(),
     }
+
+
+def drop_protected_details(row: dict[str, Any]) -> None:
+    """A child marked with protected identity keeps no address and no district, even one typed
+    before the box was ticked: they are given by phone. Dropped here, before anything is
+    validated, stored or shown again, so the counselor is not told off for a hidden field."""
+    if row.get("protected_identity"):
+        row.update(dict.fromkeys(PROTECTED_DETAILS, ""))
 
 
 def _is_blank(row: dict[str, Any]) -> bool:
@@ -272,14 +287,27 @@ def add_button_id(section: str) -> str:
     return "add-" + next(k for k, v in _SINGULAR.items() if v == section).replace("_", "-")
 
 
+def update_button_id(index: int) -> str:
+    return f"update-child-{index}"
+
+
 def apply_action(raw: Raw, action: str) -> ActionResult | None:
-    """Add or remove a row (``add_child``, ``remove_guardian:1`` …); None if not such an action.
+    """Add or remove a row (``add_child``, ``remove_guardian:1`` …) or show a child again after
+    its protected-identity box changed (``update_child:0``); None if not such an action.
 
     Nothing is saved and nothing is validated: the page is shown again with all input kept.
     """
     verb, _, rest = action.partition("_")
     name, _, index_text = rest.partition(":")
     section = _SINGULAR.get(name)
+    if section == "children" and verb == "update":
+        # The protected-identity box was (un)ticked: show the child again with the address
+        # and district fields, or the explanation instead of them (parse_post dropped them).
+        out = copy.deepcopy(raw)
+        index_ok = index_text.isascii() and index_text.isdigit()
+        if index_ok and int(index_text) < len(out["children"]):
+            return ActionResult(out, update_button_id(int(index_text)))
+        return ActionResult(out, None)
     if section is None or verb not in ("add", "remove"):
         return None
     out = copy.deepcopy(raw)

@@ -330,9 +330,11 @@ def open_report(principal: Principal, reference: str, *, purpose: str) -> Report
             _deny_content(s, principal, report, via=purpose)
         else:
             try:
+                # Never shown for a protected child (page, print view, API), also for a
+                # report stored before they were refused at submission.
                 content = read_report(
                     s, report.id, keyring=load_keyring(), actor=principal.actor, purpose=purpose
-                ).form
+                ).form.without_protected_details()
             except ReportErased:
                 erased = True
         feedback = s.exec(
