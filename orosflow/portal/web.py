@@ -62,6 +62,14 @@ templates.env.globals.update(role_labels=ROLE_LABELS, role_home=ROLE_HOME, Role=
 templates.env.filters["local"] = local_text
 
 
+def reports_text(count: int) -> str:
+    """A count of reports in Swedish, singular or plural: "1 anmälan", "2 anmälningar"."""
+    return f"{count} {'anmälan' if count == 1 else 'anmälningar'}"
+
+
+templates.env.filters["reports"] = reports_text
+
+
 # --- errors ------------------------------------------------------------------------------------
 
 
