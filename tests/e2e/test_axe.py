@@ -274,4 +274,3 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page_state(
     assert len(run.rows) == 2 * 20
     assert min(run.passed) > 10, summary  # axe really checked each page
     assert not run.failures(), summary
-    assert run.seconds < 90, summary  # generous: the axe runs themselves, not the flow run
