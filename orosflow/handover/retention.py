@@ -13,7 +13,7 @@ from sqlmodel import col, delete, select
 
 from models.tables import ChildRecord, GuardianRecord, Report, ReportKey, ReportStatus
 from orosflow.core.clock import utcnow
-from orosflow.core.db import session_scope
+from orosflow.core.db import checkpoint_sqlite, session_scope
 from orosflow.core.settings import get_settings
 from orosflow.handover.lifecycle import apply_transition
 
@@ -46,4 +46,7 @@ def erase_expired(days: int | None = None) -> list[str]:
                 Report.submitted_at < cutoff, Report.status != ReportStatus.ERASED
             )
         ).all()
-    return [rid for rid in ids if erase_report(rid, actor=ACTOR, rule=f"RET-{days}D")]
+    erased = [rid for rid in ids if erase_report(rid, actor=ACTOR, rule=f"RET-{days}D")]
+    if erased:
+        checkpoint_sqlite()
+    return erased
