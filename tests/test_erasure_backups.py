@@ -6,13 +6,28 @@ key-encryption key is destroyed."""
 
 from __future__ import annotations
 
+import json
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy.engine import make_url
+from sqlmodel import select
 
-from models.tables import ReportKey
-from orosflow.core.db import checkpoint_sqlite, get_engine, session_scope
-from orosflow.handover.retention import erase_report
+from models.tables import AuditEvent, Report, ReportKey, ReportStatus
+from orosflow.core.clock import set_clock
+from orosflow.core.crypto import load_keyring
+from orosflow.core.db import checkpoint_sqlite, get_engine, reset_engine, session_scope
+from orosflow.core.periodkeys import PeriodKeyDestroyed, unwrap_report_key
+from orosflow.core.settings import reset_settings
+from orosflow.handover.content import ReportErased, read_report
+from orosflow.handover.retention import destroy_expired_periods, erase_expired, erase_report
 from orosflow.handover.submission import submit
 
 from factories import form
@@ -36,3 +51,131 @@ def test_erased_wrapped_key_is_not_left_in_the_sqlite_files(sqlite_db: str) -> N
     for f in (path, path.with_name(path.name + "-wal")):
         if f.exists():
             assert wrapped not in f.read_bytes(), f
+
+
+# --- period keys: a backup from before an erasure ---------------------------------------------
+
+STHLM = ZoneInfo("Europe/Stockholm")
+
+
+@pytest.fixture
+def keystore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A period key file of the test's own (destroyed periods must not leak into others), a
+    30-day retention and the default 35-day backup life."""
+    path = tmp_path / "keys" / "period-keys.json"
+    monkeypatch.setenv("OROSFLOW_PERIOD_KEY_FILE", str(path))
+    monkeypatch.setenv("OROSFLOW_RETENTION_DAYS", "30")
+    monkeypatch.delenv("OROSFLOW_BACKUP_DAYS", raising=False)
+    reset_settings()
+    yield path
+    set_clock(None)
+    reset_settings()
+
+
+def at(day: str) -> None:
+    """Set the clock to noon of ``day`` in Stockholm."""
+    moment = datetime.fromisoformat(f"{day}T12:00").replace(tzinfo=STHLM)
+    set_clock(lambda: moment.astimezone(UTC))
+
+
+def backup(dest: Path) -> Path:
+    """A consistent copy of the live SQLite database (what a nightly backup takes)."""
+    src = sqlite3.connect(make_url(get_engine().url).database or "")
+    dst = sqlite3.connect(dest)
+    with dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+    return dest
+
+
+def read(report_id: str) -> str:
+    with session_scope() as s:
+        content = read_report(s, report_id, keyring=load_keyring(), actor="t", purpose="test")
+        return content.child.name
+
+
+@contextmanager
+def restored(copy: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run against the restored copy, with today's key store (master key and period keys)."""
+    live = os.environ["OROSFLOW_DATABASE_URL"]
+    monkeypatch.setenv("OROSFLOW_DATABASE_URL", f"sqlite:///{copy}")
+    reset_settings()
+    reset_engine()
+    try:
+        yield
+    finally:
+        monkeypatch.setenv("OROSFLOW_DATABASE_URL", live)
+        reset_engine()
+        reset_settings()
+
+
+def test_backup_from_before_erasure_is_unreadable_once_the_period_key_is_destroyed(
+    sqlite_db: str, keystore: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at("2026-01-15")
+    january = submit(form(), actor="t").reports[0].report_id
+    at("2026-03-10")
+    march = submit(form(), actor="t").reports[0].report_id
+    name = read(january)
+    with session_scope() as s:
+        assert s.get(ReportKey, january).period == "2026-01"
+        assert s.get(ReportKey, march).period == "2026-03"
+    assert stat.S_IMODE(keystore.stat().st_mode) == 0o600
+    assert set(json.loads(keystore.read_text())["keys"]) == {"2026-01", "2026-03"}
+    copy = backup(tmp_path / "backup-2026-03-10.db")  # taken before the erasure
+
+    at("2026-04-05")  # January is past its 30 days; its key lives until 1 Feb + 30 + 35 days
+    assert erase_expired() == [january]
+    assert destroy_expired_periods() == []
+    with session_scope() as s, pytest.raises(ReportErased):
+        read_report(s, january, keyring=load_keyring(), actor="t", purpose="t")
+    with restored(copy, monkeypatch):
+        assert read(january) == name  # the old backup still brings it back (backup life)
+
+    at("2026-04-08")  # 2026-02-01 + 65 days = 2026-04-07: January's key goes
+    assert destroy_expired_periods() == ["2026-01"]
+    assert destroy_expired_periods() == []  # idempotent
+    assert "2026-01" not in json.loads(keystore.read_text())["keys"]
+    with restored(copy, monkeypatch):
+        with session_scope() as s:
+            assert s.get(Report, january).status != ReportStatus.ERASED  # the backup's view
+        with pytest.raises(PeriodKeyDestroyed):
+            read(january)
+        assert read(march)  # a still-live period in the same backup reads as before
+    with session_scope() as s:
+        event = s.exec(select(AuditEvent).where(AuditEvent.action == "key.period_destroyed")).one()
+        assert event.report_id is None
+        details = json.loads(event.details)
+        assert details["period"] == "2026-01" and details["erased_now"] == 0
+        assert name not in event.details and "2026-01-15" not in event.details
+    assert read(march)
+
+
+def test_a_destroyed_period_never_gets_a_new_key(sqlite_db: str, keystore: Path) -> None:
+    """A clock set back into a destroyed period refuses to store, instead of making a key that
+    the next sweep would destroy with the fresh report under it."""
+    at("2026-01-15")
+    submit(form(), actor="t")
+    at("2026-04-08")
+    assert destroy_expired_periods() == ["2026-01"]
+    at("2026-01-20")
+    with pytest.raises(PeriodKeyDestroyed):
+        submit(form(), actor="t")
+    with session_scope() as s:
+        assert len(s.exec(select(Report)).all()) == 1  # nothing stored
+
+
+def test_reports_wrapped_by_the_master_key_alone_still_read(sqlite_db: str, keystore) -> None:
+    """Rows from before period keys (``period`` NULL) keep working."""
+    at("2026-01-15")
+    rid = submit(form(), actor="t").reports[0].report_id
+    name = read(rid)
+    ring = load_keyring()
+    with session_scope() as s:
+        row = s.get(ReportKey, rid)
+        data_key = unwrap_report_key(ring, row.master_key_id, row.wrapped_key, rid, row.period)
+        row.master_key_id, row.wrapped_key = ring.wrap(data_key, rid)  # the old format
+        row.period = None
+        s.add(row)
+    assert read(rid) == name

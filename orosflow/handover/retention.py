@@ -3,25 +3,35 @@
 With per-report keys, erasing is deleting the wrapped key (the ciphertext becomes noise) and the
 ciphertext rows with it. The chain keeps the ``content_sha256`` recorded at receipt, so an
 auditor can still show what existed without anyone being able to read it.
+
+Backups still hold the wrapped key of a report erased since they were taken. That key is also
+wrapped by its period's key (``orosflow.core.periodkeys``), which the sweep destroys once the
+period's retention plus the backup life has passed: from then on no backup can be read either.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import col, delete, select
 
 from models.tables import ChildRecord, GuardianRecord, Report, ReportKey, ReportStatus
+from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
 from orosflow.core.db import checkpoint_sqlite, session_scope
+from orosflow.core.periodkeys import destroy_after, destroy_period_key, read_period_keys
 from orosflow.core.settings import get_settings
 from orosflow.handover.lifecycle import apply_transition
 
 ACTOR = "system:retention"
 
 
-def erase_report(report_id: str, *, actor: str, rule: str) -> bool:
-    """Erase one report's content; ``False`` if it was already erased (idempotent)."""
+def erase_report(
+    report_id: str, *, actor: str, rule: str, details: dict[str, Any] | None = None
+) -> bool:
+    """Erase one report's content; ``False`` if it was already erased (idempotent).
+    ``details`` (codes only, never content) go into the ``report.erased`` event."""
     with session_scope() as session:
         report = session.get(Report, report_id, with_for_update=True)
         if report is None or report.status == ReportStatus.ERASED:
@@ -31,7 +41,13 @@ def erase_report(report_id: str, *, actor: str, rule: str) -> bool:
         session.exec(delete(GuardianRecord).where(col(GuardianRecord.report_id) == report_id))
         report.payload_enc = b""
         apply_transition(
-            session, "erase", report, actor=actor, reference=report.reference, rule=rule
+            session,
+            "erase",
+            report,
+            actor=actor,
+            reference=report.reference,
+            rule=rule,
+            details=details,
         )
         return True
 
@@ -50,3 +66,47 @@ def erase_expired(days: int | None = None) -> list[str]:
     if erased:
         checkpoint_sqlite()
     return erased
+
+
+def destroy_expired_periods(now: datetime | None = None) -> list[str]:
+    """Destroy the key of every period whose retention plus backup life has passed.
+
+    A report of the period still holding its key (an erasure that failed) is erased first, so
+    the database never shows as readable what nobody can read. The ``key.period_destroyed``
+    event is in the same transaction as that check and is committed only after the key file
+    no longer holds the key; it names the period and counts, nothing of any report."""
+    now = now or utcnow()
+    settings = get_settings()
+    due = [p for p in sorted(read_period_keys().keys) if destroy_after(p) <= now]
+    done = []
+    for period in due:
+        with session_scope() as session:
+            left = session.exec(
+                select(ReportKey.report_id).where(col(ReportKey.period) == period)
+            ).all()
+        for rid in left:
+            erase_report(rid, actor=ACTOR, rule="RET-PERIOD")
+        with session_scope() as session:
+            append_event(
+                session,
+                actor=ACTOR,
+                action="key.period_destroyed",
+                rule=f"RET-{settings.retention_days}D+BACKUP-{settings.backup_days}D",
+                details={
+                    "period": period,
+                    "destroy_after": destroy_after(period).isoformat(),
+                    "erased_now": len(left),
+                },
+            )
+            if destroy_period_key(period, now):
+                done.append(period)
+    if done:
+        checkpoint_sqlite()
+    return done
+
+
+def sweep() -> dict[str, Any]:
+    """The daily retention run: erase expired content, then destroy expired period keys."""
+    erased = erase_expired()
+    destroyed = destroy_expired_periods()
+    return {"erased": len(erased), "periods_destroyed": destroyed}
