@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -20,7 +21,8 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
-from models.tables import AuditEvent, Report, ReportKey, ReportStatus
+from models.tables import AuditEvent, ChildRecord, Report, ReportKey, ReportStatus
+from orosflow.core.audit import verify_chain
 from orosflow.core.clock import set_clock
 from orosflow.core.crypto import load_keyring
 from orosflow.core.db import checkpoint_sqlite, get_engine, reset_engine, session_scope
@@ -31,6 +33,7 @@ from orosflow.handover.retention import destroy_expired_periods, erase_expired, 
 from orosflow.handover.submission import submit
 
 from factories import form
+from support import run_cli
 
 
 def test_sqlite_connections_have_secure_delete_on(sqlite_db: str) -> None:
@@ -179,3 +182,102 @@ def test_reports_wrapped_by_the_master_key_alone_still_read(sqlite_db: str, keys
         row.period = None
         s.add(row)
     assert read(rid) == name
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def _state() -> dict[str, object]:
+    """Everything an erasure would change: statuses, key/content rows, audit events."""
+    with session_scope() as s:
+        return {
+            "reports": sorted((r.reference, r.status) for r in s.exec(select(Report)).all()),
+            "keys": len(s.exec(select(ReportKey)).all()),
+            "children": len(s.exec(select(ChildRecord)).all()),
+            "events": len(s.exec(select(AuditEvent)).all()),
+        }
+
+
+def test_reports_erase_on_a_decision(sqlite_db: str, keystore: Path) -> None:
+    at("2026-11-20")
+    gone, kept = (submit(form(), actor="t").reports[0] for _ in range(2))
+    name = read(gone.report_id)
+    before = _state()
+
+    bad_ref = run_cli("reports", "erase", "OA-2026-999999", "--reason", "beslut")
+    assert bad_ref.returncode == 2
+    assert "Det finns ingen anmälan med nummer OA-2026-999999" in bad_ref.stderr
+    assert json.loads(bad_ref.stdout)["error"]["fields"] == ["reference"]
+    for reason in ("glömska", None):
+        args = ["--reason", reason] if reason else []
+        bad = run_cli("reports", "erase", gone.reference, *args)
+        assert bad.returncode == 2, bad.stderr
+        assert "beslut, felregistrerad, dubblett" in bad.stderr
+        assert "Inget har raderats" in bad.stderr
+        assert json.loads(bad.stdout)["error"]["code"] == "reason_unknown"
+    assert _state() == before  # nothing changed, nothing audited
+
+    ok = run_cli("reports", "erase", gone.reference.lower(), "--reason", "felregistrerad")
+    assert ok.returncode == 0, ok.stderr
+    assert f"Anmälan {gone.reference} är raderad" in ok.stderr
+    assert json.loads(ok.stdout) == {
+        "reference": gone.reference,
+        "erased": True,
+        "reason": "felregistrerad",
+    }
+    with session_scope() as s:
+        assert s.get(Report, gone.report_id).status == ReportStatus.ERASED
+        assert s.get(Report, gone.report_id).payload_enc == b""
+        assert s.get(ReportKey, gone.report_id) is None
+        assert not s.exec(select(ChildRecord).where(ChildRecord.report_id == gone.report_id)).all()
+        event = s.exec(
+            select(AuditEvent).where(
+                AuditEvent.action == "report.erased", AuditEvent.report_id == gone.report_id
+            )
+        ).one()
+        assert event.actor.startswith("cli:") and event.rule == "ERASE-FELREGISTRERAD"
+        details = json.loads(event.details)
+        assert details["reason"] == "felregistrerad" and details["reference"] == gone.reference
+        assert name not in event.details
+        assert verify_chain(s).ok
+    with session_scope() as s, pytest.raises(ReportErased):
+        read_report(s, gone.report_id, keyring=load_keyring(), actor="t", purpose="t")
+    assert read(kept.report_id) == name
+
+    again = run_cli("reports", "erase", gone.reference, "--reason", "felregistrerad")
+    assert again.returncode == 0 and "redan raderad" in again.stderr
+
+
+def test_keys_lists_periods_counts_and_destruction_dates(sqlite_db: str, keystore: Path) -> None:
+    at("2026-01-15")
+    submit(form(), actor="t")
+    at("2026-03-10")
+    for _ in range(2):
+        submit(form(), actor="t")
+    at("2026-04-08")
+    erase_expired()
+    assert destroy_expired_periods() == ["2026-01"]
+    set_clock(None)  # the subprocess runs on the real clock (after 2026-06-05)
+    now = submit(form(), actor="t").reports[0].report_id
+    with session_scope() as s:
+        current = s.get(ReportKey, now).period
+
+    listing = run_cli("keys")
+    assert listing.returncode == 0, listing.stderr
+    rows = {r["period"]: r for r in json.loads(listing.stdout)}
+    assert rows["2026-01"]["state"] == "destroyed" and rows["2026-01"]["reports"] == 0
+    assert rows["2026-03"]["reports"] == 2
+    assert rows["2026-03"]["destroy_after"].startswith("2026-06-05")  # 1 Apr + 30 + 35 days
+    assert set(rows["2026-03"]) == {
+        "period",
+        "reports",
+        "state",
+        "destroy_after",
+        "destroyed_at",
+    }  # counts and dates only, nothing of a report
+    assert rows["2026-03"]["state"] == "destroy_due"
+    assert rows[current]["state"] == "active" and rows[current]["reports"] == 1
+    assert re.search(r"2026-03 +2 anmälningar +förstörs vid nästa gallringskörning", listing.stderr)
+    assert re.search(r"2026-01 +0 anmälningar +förstörd 2026-04-08", listing.stderr)
+    assert re.search(rf"{current} +1 anmälan +aktiv, förstörs \d{{4}}-", listing.stderr)
+    assert run_cli("keys", "list").stdout == listing.stdout

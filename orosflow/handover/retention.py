@@ -22,6 +22,7 @@ from orosflow.core.clock import utcnow
 from orosflow.core.db import checkpoint_sqlite, session_scope
 from orosflow.core.periodkeys import destroy_after, destroy_period_key, read_period_keys
 from orosflow.core.settings import get_settings
+from orosflow.handover.erase_reasons import ERASE_REASONS
 from orosflow.handover.lifecycle import apply_transition
 
 ACTOR = "system:retention"
@@ -110,3 +111,28 @@ def sweep() -> dict[str, Any]:
     erased = erase_expired()
     destroyed = destroy_expired_periods()
     return {"erased": len(erased), "periods_destroyed": destroyed}
+
+
+def erase_on_decision(reference: str, reason: str, *, actor: str) -> dict[str, Any]:
+    """Erase one report now, on a decision. Audited as ``report.erased`` with the reason code
+    and the reference; nothing of the content is kept. Raises ``LifecycleError`` (Swedish,
+    nothing changed) for an unknown reason code or reference."""
+    from orosflow.handover.lifecycle import LifecycleError
+    from orosflow.handover.lifecycle.lookups import report_by_reference
+
+    if reason not in ERASE_REASONS:
+        codes = ", ".join(ERASE_REASONS)
+        said = f"Okänd orsak {reason!r}" if reason else "Orsak saknas (--reason)"
+        raise LifecycleError("reason_unknown", f"{said}: ange en av {codes}. Inget har raderats.")
+    with session_scope() as session:
+        report = report_by_reference(session, reference)
+        report_id, ref = report.id, report.reference
+    erased = erase_report(
+        report_id,
+        actor=actor,
+        rule=f"ERASE-{reason.upper()}",
+        details={"reason": reason, "reference": ref},
+    )
+    if erased:
+        checkpoint_sqlite()
+    return {"reference": ref, "erased": erased, "reason": reason}
