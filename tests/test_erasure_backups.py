@@ -26,6 +26,7 @@ from orosflow.core.audit import verify_chain
 from orosflow.core.clock import set_clock
 from orosflow.core.crypto import load_keyring
 from orosflow.core.db import checkpoint_sqlite, get_engine, reset_engine, session_scope
+from orosflow.core.keys import rewrap_into_periods, rotate_master_key
 from orosflow.core.periodkeys import PeriodKeyDestroyed, unwrap_report_key
 from orosflow.core.settings import reset_settings
 from orosflow.handover.content import ReportErased, read_report
@@ -182,6 +183,17 @@ def test_reports_wrapped_by_the_master_key_alone_still_read(sqlite_db: str, keys
         row.period = None
         s.add(row)
     assert read(rid) == name
+    at("2026-02-01")
+    assert rewrap_into_periods() == {"moved": 1, "skipped": 0}  # `orosflow keys rewrap`
+    with session_scope() as s:
+        assert s.get(ReportKey, rid).period == "2026-01"
+    assert read(rid) == name
+    rotate_master_key()  # re-wraps the master layer only; the period layer stays
+    assert read(rid) == name
+    at("2026-04-08")
+    assert destroy_expired_periods() == ["2026-01"]  # erases what retention had left, too
+    with session_scope() as s:
+        assert s.get(Report, rid).status == ReportStatus.ERASED
 
 
 # --- the command line ---------------------------------------------------------------------------
