@@ -27,7 +27,7 @@ from orosflow.core.clock import set_clock
 from orosflow.core.crypto import load_keyring
 from orosflow.core.db import checkpoint_sqlite, get_engine, reset_engine, session_scope
 from orosflow.core.keys import rewrap_into_periods, rotate_master_key
-from orosflow.core.periodkeys import PeriodKeyDestroyed, unwrap_report_key
+from orosflow.core.periodkeys import PeriodKeyDestroyed, PeriodKeyMissing, unwrap_report_key
 from orosflow.core.settings import reset_settings
 from orosflow.handover.content import ReportErased, read_report
 from orosflow.handover.retention import destroy_expired_periods, erase_expired, erase_report
@@ -293,3 +293,15 @@ def test_keys_lists_periods_counts_and_destruction_dates(sqlite_db: str, keystor
     assert re.search(r"2026-01 +0 anmälningar +förstörd 2026-04-08", listing.stderr)
     assert re.search(rf"{current} +1 anmälan +aktiv, förstörs \d{{4}}-", listing.stderr)
     assert run_cli("keys", "list").stdout == listing.stdout
+
+
+def test_a_process_with_another_period_key_file_says_so(
+    sqlite_db: str, keystore: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second machine with its own key file (not the shared one) is told what is wrong,
+    not that the report was erased by retention."""
+    rid = submit(form(), actor="t").reports[0].report_id
+    monkeypatch.setenv("OROSFLOW_PERIOD_KEY_FILE", str(tmp_path / "other" / "period-keys.json"))
+    reset_settings()
+    with pytest.raises(PeriodKeyMissing, match="samma fil \\(OROSFLOW_PERIOD_KEY_FILE\\)"):
+        read(rid)

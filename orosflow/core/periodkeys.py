@@ -51,6 +51,19 @@ class PeriodKeyDestroyed(CryptoError):
         )
 
 
+class PeriodKeyMissing(CryptoError):
+    """The period has a key somewhere, but not in this process's key file: a second machine
+    with its own file instead of the shared one (``OROSFLOW_PERIOD_KEY_FILE``)."""
+
+    def __init__(self, period: str, path: Path) -> None:
+        self.period = period
+        super().__init__(
+            f"Nyckeln för perioden {period} finns inte i periodnyckelfilen {path} och är inte "
+            "förstörd: alla processer (portalen, arbetarna, kommandoraden) måste använda samma "
+            "fil (OROSFLOW_PERIOD_KEY_FILE). Kontakta driften."
+        )
+
+
 def period_of(at: datetime) -> str:
     """The retention period of a submission time: its month in Stockholm, ``YYYY-MM``."""
     return at.astimezone(STOCKHOLM).strftime("%Y-%m")
@@ -155,8 +168,10 @@ def period_key(period: str, *, create: bool = False) -> bytes:
     keys = read_period_keys()
     if period in keys.keys:
         return keys.keys[period]
-    if period in keys.destroyed or not create:
+    if period in keys.destroyed:
         raise PeriodKeyDestroyed(period)
+    if not create:
+        raise PeriodKeyMissing(period, _path())
     with _locked() as (path, current):
         if period in current.keys:
             return current.keys[period]
