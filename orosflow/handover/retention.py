@@ -11,12 +11,13 @@ period's retention plus the backup life has passed: from then on no backup can b
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import col, delete, select
 
-from models.tables import ChildRecord, GuardianRecord, Report, ReportKey, ReportStatus
+from models.tables import AuditEvent, ChildRecord, GuardianRecord, Report, ReportKey, ReportStatus
 from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
 from orosflow.core.db import checkpoint_sqlite, session_scope
@@ -70,23 +71,43 @@ def erase_expired(days: int | None = None) -> list[str]:
 
 
 def destroy_expired_periods(now: datetime | None = None) -> list[str]:
-    """Destroy the key of every period whose retention plus backup life has passed.
+    """Destroy the key of every period whose retention plus backup life has passed; returns
+    the periods destroyed now.
 
     A report of the period still holding its key (an erasure that failed) is erased first, so
-    the database never shows as readable what nobody can read. The ``key.period_destroyed``
-    event is in the same transaction as that check and is committed only after the key file
-    no longer holds the key; it names the period and counts, nothing of any report."""
+    the database never shows as readable what nobody can read. The key file is the truth:
+    after destroying, every period it lists as destroyed that has no ``key.period_destroyed``
+    event yet gets one (also one destroyed by another process, or whose event was lost to a
+    failed commit). The event names the period and counts, nothing of any report."""
     now = now or utcnow()
-    settings = get_settings()
     due = [p for p in sorted(read_period_keys().keys) if destroy_after(p) <= now]
-    done = []
+    done, erased = [], {}
     for period in due:
         with session_scope() as session:
             left = session.exec(
                 select(ReportKey.report_id).where(col(ReportKey.period) == period)
             ).all()
-        for rid in left:
-            erase_report(rid, actor=ACTOR, rule="RET-PERIOD")
+        erased[period] = sum(erase_report(rid, actor=ACTOR, rule="RET-PERIOD") for rid in left)
+        if destroy_period_key(period, now):
+            done.append(period)
+    _audit_destroyed(erased)
+    if done:
+        checkpoint_sqlite()
+    return done
+
+
+def _audit_destroyed(erased: dict[str, int]) -> None:
+    settings = get_settings()
+    with session_scope() as session:
+        audited = {
+            json.loads(details).get("period")
+            for details in session.exec(
+                select(AuditEvent.details).where(AuditEvent.action == "key.period_destroyed")
+            ).all()
+        }
+    for period, at in sorted(read_period_keys().destroyed.items()):
+        if period in audited:
+            continue
         with session_scope() as session:
             append_event(
                 session,
@@ -95,15 +116,11 @@ def destroy_expired_periods(now: datetime | None = None) -> list[str]:
                 rule=f"RET-{settings.retention_days}D+BACKUP-{settings.backup_days}D",
                 details={
                     "period": period,
+                    "destroyed_at": at,
                     "destroy_after": destroy_after(period).isoformat(),
-                    "erased_now": len(left),
+                    "erased_now": erased.get(period, 0),
                 },
             )
-            if destroy_period_key(period, now):
-                done.append(period)
-    if done:
-        checkpoint_sqlite()
-    return done
 
 
 def sweep() -> dict[str, Any]:
