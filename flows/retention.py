@@ -1,4 +1,5 @@
-"""``retention`` (daily): erase the content of reports older than the retention period."""
+"""``retention`` (daily): erase the content of reports older than the retention period, then
+destroy the key of every period whose retention plus backup life has passed."""
 
 from __future__ import annotations
 
@@ -19,8 +20,18 @@ async def erase_expired() -> int:
     return len(await asyncio.to_thread(retention.erase_expired))
 
 
+@task(name="destroy-period-keys", cache_policy=NO_CACHE, persist_result=False)
+async def destroy_period_keys() -> list[str]:
+    return await asyncio.to_thread(retention.destroy_expired_periods)
+
+
 @flow(name="retention", persist_result=False)
 async def retention_flow() -> int:
     erased = await erase_expired()
-    get_run_logger().info("retention: %d report(s) erased", erased)
+    destroyed = await destroy_period_keys()
+    get_run_logger().info(
+        "retention: %d report(s) erased, period key(s) destroyed: %s",
+        erased,
+        ", ".join(destroyed) or "none",
+    )
     return erased

@@ -61,7 +61,9 @@ class Report(SQLModel, table=True):
 
 
 class ReportKey(SQLModel, table=True):
-    """The report's data key wrapped by a master key. Deleting this row erases the report."""
+    """The report's data key wrapped by its period's key and then by a master key (see
+    ``orosflow.core.periodkeys``). Deleting this row erases the report; destroying the period's
+    key erases it in every backup too."""
 
     __tablename__ = "report_key"
 
@@ -69,6 +71,8 @@ class ReportKey(SQLModel, table=True):
     master_key_id: str = Field(max_length=32)
     wrapped_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(sa_type=UTCDateTime)
+    #: Period key (``YYYY-MM``) under the master wrapping; NULL: master key only (older rows).
+    period: str | None = Field(default=None, max_length=7)
 
 
 class ChildRecord(SQLModel, table=True):

@@ -59,7 +59,7 @@ def check_command(parser: argparse.ArgumentParser, line: str) -> list[str]:
             return problems
         current = subs[0].choices[word]
         path.append(word)
-    if any(isinstance(a, argparse._SubParsersAction) for a in current._actions):
+    if any(isinstance(a, argparse._SubParsersAction) and a.required for a in current._actions):
         problems.append(f"`{' '.join(path)}` needs a subcommand")
     for word in words:
         option = word.strip("[]").split("=", 1)[0]

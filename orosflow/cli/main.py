@@ -170,6 +170,62 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+_PERIOD_STATES = {
+    "active": "aktiv, förstörs {date}",
+    "destroy_due": "förstörs vid nästa gallringskörning (sedan {date})",
+    "destroyed": "förstörd {destroyed}",
+    "missing": "nyckeln saknas i periodnyckelfilen",
+    "master_key_only": "äldre anmälningar, bara huvudnyckeln: kör 'orosflow keys rewrap'",
+}
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    """The periods, a count of the reports each key still wraps, and when each is destroyed."""
+    from datetime import datetime
+
+    from orosflow.core.db import migrate
+    from orosflow.core.keys import period_overview
+    from orosflow.core.settings import get_settings
+
+    migrate()
+    rows = period_overview()
+    _print_json(rows)
+    s = get_settings()
+    print(
+        f"Periodnycklar (en per månad; förstörs när gallringen {s.retention_days} dagar och "
+        f"säkerhetskopiornas livslängd {s.backup_days} dagar har gått efter månadens slut):",
+        file=sys.stderr,
+    )
+    if not rows:
+        print("  inga ännu.", file=sys.stderr)
+    for row in rows:
+        date = (
+            datetime.fromisoformat(row["destroy_after"]).date().isoformat()
+            if row["destroy_after"]
+            else ""
+        )
+        destroyed = (row["destroyed_at"] or "")[:10]
+        state = _PERIOD_STATES[row["state"]].format(date=date, destroyed=destroyed)
+        noun = "anmälan" if row["reports"] == 1 else "anmälningar"
+        print(f"  {row['period'] or '–':7}  {row['reports']:>6} {noun:12} {state}", file=sys.stderr)
+    return 0
+
+
+def cmd_keys_rewrap(args: argparse.Namespace) -> int:
+    from orosflow.core.db import migrate
+    from orosflow.core.keys import rewrap_into_periods
+
+    migrate()
+    result = rewrap_into_periods()
+    _print_json(result)
+    print(
+        f"{result['moved']} äldre anmälningar har lagts under sin månads periodnyckel; "
+        f"{result['skipped']} var redan förbi gallringen och lämnades åt den.",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from orosflow.cli.serve import run
 
@@ -215,10 +271,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     aa.set_defaults(func=cmd_audit_anchor)
 
-    k = sub.add_parser("keys", help="krypteringsnycklar")
-    ksub = k.add_subparsers(dest="keys_command", required=True, metavar="KOMMANDO")
+    k = sub.add_parser(
+        "keys", help="krypteringsnycklar (utan kommando: periodnycklarna och när de förstörs)"
+    )
+    k.set_defaults(func=cmd_keys_list)
+    ksub = k.add_subparsers(dest="keys_command", required=False, metavar="KOMMANDO")
+    kl = ksub.add_parser(
+        "list", help="periodnycklarna, antal anmälningar per period och när nyckeln förstörs"
+    )
+    kl.set_defaults(func=cmd_keys_list)
     kr = ksub.add_parser("rotate", help="ny huvudnyckel; alla rapportnycklar omsluts på nytt")
     kr.set_defaults(func=cmd_keys_rotate)
+    kw = ksub.add_parser(
+        "rewrap", help="lägg äldre anmälningar (bara huvudnyckeln) under sin månads periodnyckel"
+    )
+    kw.set_defaults(func=cmd_keys_rewrap)
 
     from orosflow.cli.handover import register
 
@@ -227,6 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     from orosflow.cli.users import register as register_users
 
     register_users(sub)
+
+    from orosflow.cli.reports import register as register_reports
+
+    register_reports(sub)
 
     from orosflow.cli.mail import register as register_mail
 

@@ -3,7 +3,9 @@
 Each report has its own random data key; only that key, wrapped by a master key, is stored.
 Erasing a report is deleting its wrapped key, and rotating the master key re-wraps data keys
 without touching the data. Master keys come from ``OROSFLOW_SECRET_KEY`` (base64, 32 bytes) or a
-key file created with mode 0600 on first start.
+key file created with mode 0600 on first start. Under the master wrapping each data key is also
+sealed by its month's key-encryption key (``orosflow.core.periodkeys``), destroyed on schedule
+so that database backups cannot bring an erased report back.
 """
 
 from __future__ import annotations

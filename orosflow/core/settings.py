@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     prefect_ui_url: str = "http://127.0.0.1:4200"
     #: Days after submission before a report's content is erased (audit trail kept).
     retention_days: int = 365
+    #: Days a database backup (and a WAL archive) is kept. A period's key-encryption key is
+    #: destroyed when its retention plus this has passed, so old backups cannot be read either.
+    backup_days: int = Field(default=35, ge=0)
+    #: File of the per-period key-encryption keys; default ``period-keys.json`` next to the
+    #: master key file. Like the key file it is outside the database and its backups.
+    period_key_file: Path | None = None
     #: Who receives the daily audit-chain anchor mail (comma-separated or a JSON list in the
     #: environment; empty means nobody, and start-up warns).
     auditor_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -112,6 +118,10 @@ class Settings(BaseSettings):
     @property
     def resolved_key_file(self) -> Path:
         return self.key_file or (self.var_dir / "master-keys.json")
+
+    @property
+    def resolved_period_key_file(self) -> Path:
+        return self.period_key_file or (self.resolved_key_file.parent / "period-keys.json")
 
 
 def _networks(value: str) -> list[IPv4Network | IPv6Network]:

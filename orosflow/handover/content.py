@@ -14,6 +14,7 @@ from models.form import Child, ConcernForm, Guardian
 from models.tables import ChildRecord, GuardianRecord, Report, ReportKey
 from orosflow.core.audit import append_event
 from orosflow.core.crypto import CryptoError, KeyMismatch, Keyring, open_json
+from orosflow.core.periodkeys import unwrap_report_key
 from orosflow.core.redaction import register_sensitive
 
 
@@ -73,7 +74,9 @@ def check_readable(session: Session, report_ids: list[str], keyring: Keyring) ->
         if report is None or key_row is None:
             raise KeyMismatch()
         try:
-            data_key = keyring.unwrap(key_row.master_key_id, key_row.wrapped_key, report_id)
+            data_key = unwrap_report_key(
+                keyring, key_row.master_key_id, key_row.wrapped_key, report_id, key_row.period
+            )
             open_json(data_key, report.payload_enc, f"report:{report_id}:payload")
             for child_row in session.exec(
                 select(ChildRecord).where(ChildRecord.report_id == report_id)
@@ -102,7 +105,9 @@ def read_report(
     key_row = session.get(ReportKey, report_id)
     if key_row is None:
         raise ReportErased(report.reference)
-    data_key = keyring.unwrap(key_row.master_key_id, key_row.wrapped_key, report_id)
+    data_key = unwrap_report_key(
+        keyring, key_row.master_key_id, key_row.wrapped_key, report_id, key_row.period
+    )
     payload = open_json(data_key, report.payload_enc, f"report:{report_id}:payload")
     child_row = session.exec(select(ChildRecord).where(ChildRecord.report_id == report_id)).one()
     child = open_json(data_key, child_row.data_enc, f"child:{report_id}")

@@ -27,6 +27,7 @@ from orosflow.core.audit import append_event
 from orosflow.core.clock import STOCKHOLM, utcnow
 from orosflow.core.crypto import KeyMismatch, Keyring, load_keyring, new_data_key, seal_json
 from orosflow.core.db import session_scope
+from orosflow.core.periodkeys import wrap_report_key
 from orosflow.handover import routing_call
 from orosflow.handover.content import check_readable
 from orosflow.handover.duplicates import SubmitOnce
@@ -127,7 +128,7 @@ def store_form(
         report_id = str(uuid.uuid4())
         reference = next_reference(session, now.astimezone(STOCKHOLM).year)
         data_key = new_data_key()
-        key_id, wrapped = keyring.wrap(data_key, report_id)
+        key_id, period, wrapped = wrap_report_key(keyring, data_key, report_id, now)
         payload_enc = seal_json(data_key, payload, f"report:{report_id}:payload")
         # Validation refuses a protected child's address and district; dropping them here too
         # keeps them out of storage whatever the entry point.
@@ -151,7 +152,11 @@ def store_form(
         session.flush()  # the report row must exist before rows that reference it
         session.add(
             ReportKey(
-                report_id=report_id, master_key_id=key_id, wrapped_key=wrapped, created_at=now
+                report_id=report_id,
+                master_key_id=key_id,
+                wrapped_key=wrapped,
+                created_at=now,
+                period=period,
             )
         )
         session.add(ChildRecord(id=str(uuid.uuid4()), report_id=report_id, data_enc=child_enc))

@@ -50,6 +50,13 @@ def upgrade() -> None:
     if not ids:
         return
 
+    # Today's ReportKey model has ``period`` (added by the report-key-period migration, which
+    # skips it when present): add it now so the ORM read below matches the table. Reports
+    # stored before it are NULL there, which means wrapped by the master key alone.
+    if "period" not in {c["name"] for c in sa.inspect(bind).get_columns("report_key")}:
+        with op.batch_alter_table("report_key") as batch:
+            batch.add_column(sa.Column("period", sa.String(length=7), nullable=True))
+
     from orosflow.core.crypto import load_keyring
     from orosflow.handover.content import ReportErased, read_report
     from orosflow.handover.lifecycle import reporter_digest

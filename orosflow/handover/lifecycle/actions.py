@@ -24,6 +24,7 @@ from orosflow.core.audit import append_event
 from orosflow.core.clock import STOCKHOLM, utcnow
 from orosflow.core.crypto import load_keyring, open_json, seal_json
 from orosflow.core.db import session_scope
+from orosflow.core.periodkeys import unwrap_report_key
 from orosflow.handover import routing_call
 from orosflow.handover.content import ReportErased, read_report
 from orosflow.handover.lifecycle.deadlines import local_text, phone_due
@@ -367,7 +368,9 @@ def _data_key(s: Session, report: Report) -> bytes:
     key_row = s.get(ReportKey, report.id)
     if key_row is None:
         raise ReportErased(report.reference)
-    return load_keyring().unwrap(key_row.master_key_id, key_row.wrapped_key, report.id)
+    return unwrap_report_key(
+        load_keyring(), key_row.master_key_id, key_row.wrapped_key, report.id, key_row.period
+    )
 
 
 def record_feedback(
