@@ -59,7 +59,7 @@ test: install postgres browser
 
 # Before each release: docs/deploy.md against the code (tests/test_deploy_doc.py, seconds; also
 # part of `make test`), then docs/check_deploy.py runs every sh block of the guide on scratch
-# databases, ports and a STARTTLS+AUTH relay, and the worker-kill step (about 5-10 min; root,
+# databases, ports and a STARTTLS+AUTH relay, and the worker-kill step (about 4 min; root,
 # PostgreSQL at 127.0.0.1:5432 trusting root, runuser, curl; not part of `make test` or CI).
 check-deploy: install postgres
 	@$(UV) run pytest -q -p no:cacheprovider tests/test_deploy_doc.py
