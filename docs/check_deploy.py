@@ -24,7 +24,7 @@ needs the local PostgreSQL at 127.0.0.1:5432 with trust auth for root, ``runuser
 Every process started here and every scratch database and role is removed at the end, also on
 failure or Ctrl-C. Exit status 1 and the failing block's output tail when anything fails.
 
-    .venv/bin/python docs/check_deploy.py [--keep] [--reports N]
+    .venv/bin/python docs/check_deploy.py [--keep] [--reports N] [--guide COPY-OF-deploy.md]
 """
 
 from __future__ import annotations
