@@ -57,10 +57,13 @@ test: install postgres browser
 	@$(UV) run ruff check .
 	@OROSFLOW_TEST_PG_URL="$(PG_URL)" $(UV) run pytest -q -ra $(PYTEST_ARGS)
 
-# docs/deploy.md against the code: its orosflow commands and options, OROSFLOW_* settings and
-# figures (also part of `make test`; seconds, no server).
-check-deploy: install
+# Before each release: docs/deploy.md against the code (tests/test_deploy_doc.py, seconds; also
+# part of `make test`), then docs/check_deploy.py runs every sh block of the guide on scratch
+# databases, ports and a STARTTLS+AUTH relay, and the worker-kill step (about 4 min; root,
+# PostgreSQL at 127.0.0.1:5432 trusting root, runuser, curl; not part of `make test` or CI).
+check-deploy: install postgres
 	@$(UV) run pytest -q -p no:cacheprovider tests/test_deploy_doc.py
+	@.venv/bin/python docs/check_deploy.py
 
 bench: install postgres
 	@$(UV) run python -m benchmarks.run

@@ -7,61 +7,21 @@ the relay is the real SMTP server the notifications would meet.
 
 from __future__ import annotations
 
-import datetime as dt
 import email
 import email.policy
-import ipaddress
 import json
 import socket
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from orosflow.core.smtp_capture import relay_options, self_signed_certificate
 
 from support import run_cli
 
 USER, PASSWORD = "orosflow", "rätt:lösen@ord 1"
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and localhost, as an internal CA's leaf would be."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smtp-relay.test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "relay.pem", directory / "relay.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
 
 
 class Relay:
@@ -77,14 +37,6 @@ class Relay:
         return "250 2.0.0 Ok: queued as TEST42"
 
 
-def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:  # noqa: ANN001
-    ok = isinstance(auth_data, LoginPassword) and (
-        auth_data.login.decode(),
-        auth_data.password.decode(),
-    ) == (USER, PASSWORD)
-    return AuthResult(success=ok, handled=False, auth_data=auth_data)
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -93,19 +45,13 @@ def free_port() -> int:
 
 @pytest.fixture
 def relay(tmp_path: Path) -> Iterator[tuple[Relay, int, Path]]:
-    cert, key = self_signed(tmp_path)
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(cert, key)
+    cert, key = self_signed_certificate(tmp_path)
     handler = Relay()
     controller = Controller(
         handler,
         hostname="127.0.0.1",
         port=free_port(),
-        tls_context=tls,
-        require_starttls=True,
-        authenticator=authenticator,
-        auth_require_tls=True,
-        auth_required=True,
+        **relay_options((cert, key), (USER, PASSWORD)),
     )
     controller.start()
     yield handler, controller.port, cert
