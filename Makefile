@@ -72,7 +72,7 @@ bench: install postgres
 RELIABILITY_TESTS := tests/test_fault_matrix.py tests/test_reconcile.py tests/test_serve_recovery.py \
 	tests/test_worker_recovery.py tests/test_serve_lifetime.py tests/lifecycle/test_fail_closed.py
 reliability: install postgres
-	@mkdir -p var; echo "Felprov (cirka 6 min), full logg i var/reliability.log …"; \
+	@mkdir -p var; echo "Felprov (cirka 9 min), full logg i var/reliability.log …"; \
 	OROSFLOW_TEST_PG_URL="$(PG_URL)" $(UV) run pytest -v -s -p no:cacheprovider $(RELIABILITY_TESTS) \
 	  >var/reliability.log 2>&1; rc=$$?; \
 	grep -E "::| after | mailed | wall time|[0-9]+ (passed|failed)" var/reliability.log; exit $$rc
