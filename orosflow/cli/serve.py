@@ -227,7 +227,7 @@ def run() -> int:
             + "\n"
             f"  Databas:        {settings.resolved_database_url}\n"
             f"  Loggar:         {var / 'log'}\n"
-            "  Prova:          uv run orosflow submit examples/report.json\n"
+            "  Prova:          .venv/bin/orosflow submit examples/report.json\n"
             + (describe(demo) + "\n" if demo else "")
             + "Avsluta med Ctrl-C.\n",
             flush=True,
