@@ -53,9 +53,18 @@ browser:
 serve: install
 	@$(UV) run orosflow serve
 
+# The suite waits on real servers far more than it computes: TEST_WORKERS pytest-xdist workers
+# (one file each at a time; each worker has its own Prefect server, temp dir and PostgreSQL
+# schema) run all but the `serial` tests, which assert wall-clock limits and run afterwards alone.
+TEST_WORKERS ?= 3
 test: install postgres browser
 	@$(UV) run ruff check .
-	@OROSFLOW_TEST_PG_URL="$(PG_URL)" $(UV) run pytest -q -ra $(PYTEST_ARGS)
+	@export OROSFLOW_TEST_PG_URL="$(PG_URL)"; \
+	$(UV) run pytest -q -ra -n $(TEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS); a=$$?; \
+	$(UV) run pytest -q -ra -m serial $(PYTEST_ARGS); b=$$?; \
+	if [ $$a = 5 ] && [ $$b = 5 ]; then echo "Inga tester hittades."; exit 5; fi; \
+	if [ $$a != 0 ] && [ $$a != 5 ]; then exit $$a; fi; \
+	if [ $$b != 0 ] && [ $$b != 5 ]; then exit $$b; fi
 
 # Before each release: docs/deploy.md against the code (tests/test_deploy_doc.py, seconds; also
 # part of `make test`), then docs/check_deploy.py runs every sh block of the guide on scratch

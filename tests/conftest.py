@@ -176,3 +176,15 @@ def prefect_server() -> Iterator[Path]:
         raise
     yield home / "prefect.db"
     stop_process(proc)
+
+
+#: Modules that assert a wall-clock limit (decline → mail within 20 s, worker kill → mailed
+#: within 120 s). `make test` runs everything else on parallel workers first, then these alone,
+#: so a neighbour's load cannot make them fail.
+SERIAL_MODULES = {"test_decline_at_once.py", "test_worker_recovery.py"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in SERIAL_MODULES:
+            item.add_marker(pytest.mark.serial)
