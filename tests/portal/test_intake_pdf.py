@@ -7,11 +7,7 @@ unit get none. The text is read back with poppler-utils' ``pdftotext``."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 
 import pytest
 from fastapi.testclient import TestClient
@@ -25,9 +21,9 @@ from orosflow.portal.intake import CONFIDENTIALITY
 
 from factories import form
 from portal_support import api_headers, login
+from support import pdf_text, poppler
 
 SARA = "user:sara.sodermalm"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 CHILD_NAME = form()["children"][0]["name"]
 MARKING = "Sekretess enligt 26 kap. 1 § offentlighets- och sekretesslagen (2009:400)"
@@ -37,26 +33,6 @@ def events(action: str, actor: str) -> list[AuditEvent]:
     with session_scope() as s:
         stmt = select(AuditEvent).where(AuditEvent.action == action, AuditEvent.actor == actor)
         return list(s.exec(stmt.order_by(AuditEvent.seq)))
-
-
-def poppler(tool: str, pdf: bytes, *args: str) -> str:
-    """Run a poppler-utils tool on the PDF (``{}`` in ``args`` is the file); its output."""
-    if not shutil.which(tool):
-        reason = f"{tool} saknas (Debian-paketet poppler-utils; `make test` installerar det)"
-        if IN_CI:
-            pytest.fail(f"CI=true kräver {reason}")
-        pytest.skip(reason)
-    with tempfile.NamedTemporaryFile(suffix=".pdf") as f:
-        f.write(pdf)
-        f.flush()
-        argv = [tool, *(f.name if a == "{}" else a for a in args)]
-        out = subprocess.run(argv, capture_output=True, check=True)
-    return out.stdout.decode("utf-8")
-
-
-def pdf_text(pdf: bytes) -> str:
-    """The PDF's text by pdftotext, whitespace collapsed (lines wrap where the layout does)."""
-    return " ".join(poppler("pdftotext", pdf, "-enc", "UTF-8", "{}", "-").split())
 
 
 def test_pdf_from_the_print_view_holds_the_case_file_details_and_is_audited(
