@@ -9,7 +9,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 PG_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
 
-.PHONY: serve test install postgres browser lint clean bench screenshots reliability check-deploy a11y
+.PHONY: serve test install postgres browser pdflibs lint clean bench screenshots reliability check-deploy a11y
 
 $(UV):
 	@echo "Installerar uv i $(TOOLS)/ …"
@@ -50,14 +50,29 @@ browser:
 	  fi; \
 	fi
 
-serve: install
+# Debian's libraries for WeasyPrint's PDFs (Pango, HarfBuzz subsetting) and poppler-utils'
+# pdftotext, with which the tests read the PDFs back; installed when root and missing.
+PDF_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils
+pdflibs:
+	@missing=$$(for p in $(PDF_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "Installerar $$(echo $$missing) …"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; }; \
+	  else \
+	    echo "PDF-bibliotek saknas: installera Debian-paketen $$(echo $$missing) (PDF för diariet och testerna)."; \
+	  fi; \
+	fi
+
+serve: install pdflibs
 	@$(UV) run orosflow serve
 
 # The suite waits on real servers far more than it computes: TEST_WORKERS pytest-xdist workers
 # (one file each at a time; each worker has its own Prefect server, temp dir and PostgreSQL
 # schema) run all but the `serial` tests, which assert wall-clock limits and run afterwards alone.
 TEST_WORKERS ?= 3
-test: install postgres browser
+test: install postgres browser pdflibs
 	@$(UV) run ruff check .
 	@export OROSFLOW_TEST_PG_URL="$(PG_URL)"; \
 	$(UV) run pytest -q -ra -n $(TEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS); a=$$?; \

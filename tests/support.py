@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def free_port() -> int:
@@ -73,3 +79,24 @@ def delete_last_events(n: int) -> None:
         conn.execute(text("DELETE FROM audit_event WHERE seq > :s").bindparams(s=last - n))
     with session_scope() as s:
         assert verify_chain(s).ok  # the chain alone does not notice
+
+
+def poppler(tool: str, pdf: bytes, *args: str) -> str:
+    """Run a poppler-utils tool on a PDF (``{}`` in ``args`` is the file); its output. Skips
+    without poppler-utils (`make test` installs it); under ``CI=true`` that fails instead."""
+    if not shutil.which(tool):
+        reason = f"{tool} saknas (Debian-paketet poppler-utils; `make test` installerar det)"
+        if IN_CI:
+            pytest.fail(f"CI=true kräver {reason}")
+        pytest.skip(reason)
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as f:
+        f.write(pdf)
+        f.flush()
+        argv = [tool, *(f.name if a == "{}" else a for a in args)]
+        out = subprocess.run(argv, capture_output=True, check=True, timeout=60)
+    return out.stdout.decode("utf-8")
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The PDF's text by pdftotext, whitespace collapsed (lines wrap where the layout does)."""
+    return " ".join(poppler("pdftotext", pdf, "-enc", "UTF-8", "{}", "-").split())

@@ -14,6 +14,7 @@ from fastapi import Query, Request
 from fastapi.responses import Response
 
 from models.accounts import Role
+from orosflow.core.csvfile import DEFAULT_SEPARATOR, SEPARATORS, UnknownSeparator, parse_separator
 from orosflow.core.db import session_scope
 from orosflow.handover.lifecycle import REPORT_LABELS
 from orosflow.portal.web import (
@@ -21,12 +22,15 @@ from orosflow.portal.web import (
     ApiError,
     AuditorUser,
     ErrorOut,
+    PageError,
     api_router,
     not_found_page,
     page_router,
     render,
 )
 from orosflow.views import auditor as av
+
+CSV_MEDIA = "text/csv; charset=utf-8"
 
 pages = page_router(Role.AUDITOR, prefix="/audit")
 api = api_router(Role.AUDITOR, prefix="/audit", tags=["audit"])
@@ -46,6 +50,37 @@ Status = Annotated[
     Query(description="Anmälans status: " + ", ".join(REPORT_LABELS) + "."),
 ]
 Urgency = Annotated[str | None, Query(description="Brådska: acute eller not_acute.")]
+
+
+Separator = Annotated[
+    str | None,
+    Query(
+        description="CSV-avgränsare: semicolon (standard; Excel med svenska inställningar, "
+        "decimalkomma) eller comma (decimalpunkt).",
+        json_schema_extra={"enum": list(SEPARATORS)},
+    ),
+]
+
+
+def _separator(raw: str | None, *, api: bool) -> str:
+    """The CSV separator from ``?sep=``; an unknown one is a Swedish 400 page / 422 error."""
+    try:
+        return parse_separator(raw)
+    except UnknownSeparator:
+        if api:
+            raise ApiError(
+                422,
+                "invalid_separator",
+                UnknownSeparator.message,
+                fields=[
+                    {
+                        "field": "sep",
+                        "code": "invalid_separator",
+                        "message": UnknownSeparator.message,
+                    }
+                ],
+            ) from None
+        raise PageError(400, "Okänd avgränsare", UnknownSeparator.message) from None
 
 
 def _raw(
@@ -179,19 +214,7 @@ def stats_page(
     return render(request, "auditor/stats.html", ctx)
 
 
-def _export(fmt: str, filters: av.AuditFilters, actor: str) -> Response:
-    """Build the export and record it in the same transaction (no record, no export)."""
-    with session_scope() as s:
-        data = av.export_data(s, filters, actor)
-        if fmt == "csv":
-            body, rows = av.export_csv(data)
-            media = "text/csv; charset=utf-8"
-        else:
-            body = json.dumps(data.model_dump(mode="json"), ensure_ascii=False, indent=2)
-            rows = sum(max(1, len(r.handovers)) for r in data.reports)
-            media = "application/json"
-        av.record_export(s, actor, fmt, data, rows)
-    filename = av.export_filename(fmt, data.exported_at)
+def _download(body: str, media: str, filename: str) -> Response:
     return Response(
         body,
         media_type=media,
@@ -199,8 +222,38 @@ def _export(fmt: str, filters: av.AuditFilters, actor: str) -> Response:
     )
 
 
+def _export(
+    fmt: str, filters: av.AuditFilters, actor: str, sep: str = DEFAULT_SEPARATOR
+) -> Response:
+    """Build the export and record it in the same transaction (no record, no export)."""
+    with session_scope() as s:
+        data = av.export_data(s, filters, actor)
+        if fmt == "csv":
+            body, rows = av.export_csv(data, sep)
+            media = CSV_MEDIA
+        else:
+            body = json.dumps(data.model_dump(mode="json"), ensure_ascii=False, indent=2)
+            rows = sum(max(1, len(r.handovers)) for r in data.reports)
+            media = "application/json"
+        av.record_export(s, actor, fmt, data, rows)
+    return _download(body, media, av.export_filename(fmt, data.exported_at))
+
+
+def _stats_export(filters: av.AuditFilters, actor: str, sep: str) -> Response:
+    """The statistics as CSV, recorded like the report export."""
+    with session_scope() as s:
+        result = av.stats(s, filters)
+        body, rows = av.stats_csv(result, sep)
+        av.record_stats_export(s, actor, result, rows)
+    return _download(body, CSV_MEDIA, av.export_filename("csv", result.generated_at, "statistik"))
+
+
 def _page_export(
-    request: Request, fmt: str, raw: dict[str, str], principal: AuditorUser
+    request: Request,
+    fmt: str,
+    raw: dict[str, str],
+    principal: AuditorUser,
+    sep: str = DEFAULT_SEPARATOR,
 ) -> Response:
     try:
         filters = av.parse_filters(**raw)
@@ -208,7 +261,7 @@ def _page_export(
         ctx = _filter_context(raw, exc.errors)
         ctx.update(title="Överlämningar", result=None)
         return render(request, "auditor/reports.html", ctx, status_code=400)
-    return _export(fmt, filters, principal.actor)
+    return _export(fmt, filters, principal.actor, sep)
 
 
 @pages.get("/export.csv")
@@ -220,9 +273,32 @@ def export_csv_page(
     municipality: str | None = None,
     status: str | None = None,
     urgency: str | None = None,
+    sep: str | None = None,
 ) -> Response:
     raw = _raw(from_date, to_date, municipality, status, urgency)
-    return _page_export(request, "csv", raw, principal)
+    return _page_export(request, "csv", raw, principal, _separator(sep, api=False))
+
+
+@pages.get("/stats.csv")
+def stats_csv_page(
+    request: Request,
+    principal: AuditorUser,
+    from_date: str | None = None,
+    to_date: str | None = None,
+    municipality: str | None = None,
+    status: str | None = None,
+    urgency: str | None = None,
+    sep: str | None = None,
+) -> Response:
+    raw = _raw(from_date, to_date, municipality, status, urgency)
+    separator = _separator(sep, api=False)
+    try:
+        filters = av.parse_filters(**raw)
+    except av.FilterError as exc:
+        ctx = _filter_context(raw, exc.errors)
+        ctx.update(title="Statistik", stats=None)
+        return render(request, "auditor/stats.html", ctx, status_code=400)
+    return _stats_export(filters, principal.actor, separator)
 
 
 @pages.get("/export.json")
@@ -328,6 +404,28 @@ def export_csv_api(
     municipality: Municipality = None,
     status: Status = None,
     urgency: Urgency = None,
+    sep: Separator = None,
 ) -> Response:
+    separator = _separator(sep, api=True)
     filters = _api_filters(_raw(from_date, to_date, municipality, status, urgency))
-    return _export("csv", filters, principal.actor)
+    return _export("csv", filters, principal.actor, separator)
+
+
+@api.get(
+    "/stats.csv",
+    summary="Statistics over the filtered reports as CSV (one table); the export is audited",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def stats_csv_api(
+    principal: ApiAuditor,
+    from_date: FromDate = None,
+    to_date: ToDate = None,
+    municipality: Municipality = None,
+    status: Status = None,
+    urgency: Urgency = None,
+    sep: Separator = None,
+) -> Response:
+    separator = _separator(sep, api=True)
+    filters = _api_filters(_raw(from_date, to_date, municipality, status, urgency))
+    return _stats_export(filters, principal.actor, separator)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from models.accounts import Role
 from orosflow.core.clock import utcnow
 from orosflow.core.db import session_scope
+from orosflow.core.legal import legal_text
 from orosflow.handover.lifecycle import (
     DECLINE_REASONS,
     FEEDBACK_OUTCOMES,
@@ -28,15 +29,18 @@ from orosflow.handover.lifecycle import (
     LifecycleError,
 )
 from orosflow.identity.accounts import Principal
+from orosflow.portal.pdf import html_to_pdf
 from orosflow.portal.web import (
     ApiError,
     ApiIntake,
     ErrorOut,
     IntakeUser,
+    PageError,
     api_router,
     deny_report_access,
     page_router,
     render,
+    templates,
 )
 from orosflow.views import intake as inbox
 from orosflow.views.intake import (
@@ -49,6 +53,12 @@ from orosflow.views.intake import (
 
 pages = page_router(Role.INTAKE, prefix="/intake")
 api = api_router(Role.INTAKE, prefix="/inbox", tags=["intake"])
+
+#: The legal.toml entry the print view and the PDF are marked with (rendered with its
+#: verified flag: an unverified paragraph says so).
+CONFIDENTIALITY = "social_services_confidentiality"
+#: The audit purpose of a PDF download (a ``content.read`` like opening the report).
+PDF_PURPOSE = "pdf"
 
 #: Notices after a successful action (303 → ``?done=<code>``; no personal data in the URL).
 NOTICES: dict[str, str] = {
@@ -236,24 +246,59 @@ def feedback_page(
     return _done(result.reference, "feedback")
 
 
+def _print_context(view: ReportView, principal: Principal, *, pdf: bool) -> dict[str, Any]:
+    """What the print view and the PDF are made from (one template, the same content)."""
+    return {
+        "title": f"{'Orosanmälan' if pdf else 'Utskrift'} {view.reference}",
+        "view": view,
+        "form": view.content,
+        "printed_at": utcnow(),
+        "pdf": pdf,
+        "user": principal,
+        "confidentiality": legal_text(CONFIDENTIALITY),
+        "consultation_labels": inbox.CONSULTATION_LABELS,
+        "municipality_name": inbox.municipality_name,
+    }
+
+
 @pages.get("/reports/{reference}/print")
 def print_page(request: Request, reference: str, principal: IntakeUser) -> Response:
     try:
         view = inbox.open_report(principal, reference, purpose="print")
     except NotVisible as missing:
         raise _deny(principal, missing, via="print") from None
-    return render(
-        request,
-        "intake/print.html",
-        {
-            "title": f"Utskrift {view.reference}",
-            "view": view,
-            "form": view.content,
-            "printed_at": utcnow(),
-            "consultation_labels": inbox.CONSULTATION_LABELS,
-            "municipality_name": inbox.municipality_name,
+    return render(request, "intake/print.html", _print_context(view, principal, pdf=False))
+
+
+def _report_pdf(principal: Principal, reference: str, *, via: str, api: bool) -> Response:
+    """The print view as a tagged PDF for the case file. Opening it is the audited content read
+    (``content.read``, purpose ``pdf``); a unit that declined the report gets no PDF (its
+    attempt is already ``access.denied`` on record), another unit's report is a 404."""
+    try:
+        view = inbox.open_report(principal, reference, purpose=PDF_PURPOSE)
+    except NotVisible as missing:
+        raise _deny(principal, missing, via=via, api=api) from None
+    if view.withheld:
+        if api:
+            raise ApiError(403, "content_withheld", view.content_notice or "")
+        raise PageError(403, "Ingen PDF", view.content_notice or "")
+    html = templates.get_template("intake/print.html").render(
+        _print_context(view, principal, pdf=True)
+    )
+    return Response(
+        html_to_pdf(html),
+        media_type="application/pdf",
+        # The reference only: no personal data in a file name that lands in Downloads.
+        headers={
+            "Content-Disposition": f'attachment; filename="orosanmalan-{view.reference}.pdf"',
+            "Cache-Control": "no-store",
         },
     )
+
+
+@pages.get("/reports/{reference}/pdf")
+def pdf_page(reference: str, principal: IntakeUser) -> Response:
+    return _report_pdf(principal, reference, via="pdf", api=False)
 
 
 # --- JSON API ---------------------------------------------------------------------------------
@@ -379,3 +424,17 @@ def decline_api(reference: str, body: DeclineIn, principal: ApiIntake) -> Action
     except LifecycleError as exc:
         raise _api_error(exc) from None
     return _action(result)
+
+
+@api.get(
+    "/{reference}/pdf",
+    summary="The report as a tagged PDF (PDF/UA-1) for the case file; the read is audited",
+    response_class=Response,
+    responses={
+        **ERROR_RESPONSES,
+        200: {"content": {"application/pdf": {}}, "description": "The PDF."},
+        403: {"model": ErrorOut, "description": "The caller's unit declined the report."},
+    },
+)
+def pdf_api(reference: str, principal: ApiIntake) -> Response:
+    return _report_pdf(principal, reference, via="api-pdf", api=True)

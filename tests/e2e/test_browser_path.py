@@ -2,8 +2,8 @@
 
 a counselor signs in, fills the concern form with a mistake, sees the error, corrects it and
 gets a receipt; the notification reaches the SMTP capture through a real Prefect flow run; the
-intake officer signs in, opens the report and confirms it; the auditor sees the whole chain.
-Screenshots of the form, the inbox and the audit view are saved on the way.
+intake officer signs in, opens the report, confirms it and downloads its PDF; the auditor
+sees the whole chain. Screenshots of the form, the inbox and the audit view are saved on the way.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from factories import pnr
+from support import pdf_text
 
 CHILD_NAME = "Elvira Webbsson"
 CHILD_PNR = pnr(date(2012, 3, 15), serial="234")
 OBSERVATIONS = "Webbtest: eleven berättar att hon inte vågar gå hem efter skolan."
+MARKING = "Sekretess enligt 26 kap. 1 § offentlighets- och sekretesslagen (2009:400)"
 REFERENCE = re.compile(r"OA-\d{4}-\d{6}")
 
 
@@ -107,6 +109,14 @@ def test_counselor_to_intake_to_auditor_in_chromium(
     assert CHILD_NAME in opened and OBSERVATIONS in opened
     _click_and_load(page, "button:has-text('Bekräfta mottagandet')")
     assert "bekräftat" in page.inner_text("main").lower()
+    with page.expect_download() as download:  # the PDF for the case file, by the page's link
+        page.click("a:text-is('Ladda ner PDF')")
+    assert download.value.suggested_filename == f"orosanmalan-{reference}.pdf"
+    pdf = Path(download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    text = pdf_text(pdf)
+    for needle in (reference, CHILD_NAME, MARKING):
+        assert needle in text, needle
     ctx.close()
 
     # --- the auditor: the whole chain, no child data -----------------------------------------

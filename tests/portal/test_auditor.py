@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from models.form import categories as form_categories
 from models.tables import AuditEvent, Handover, Report
 from orosflow.core.clock import set_clock
+from orosflow.core.csvfile import csv_cell, write_csv
 from orosflow.core.db import session_scope
 from orosflow.core.smtp_capture import MailCapture
 from orosflow.handover import delivery as handovers
@@ -324,7 +325,7 @@ async def test_csv_export_has_one_row_per_handover_and_defuses_formulas(
     assert resp.headers["content-type"].startswith("text/csv")
     assert 'attachment; filename="orosflow-granskning-' in resp.headers["content-disposition"]
     assert resp.headers["content-disposition"].endswith('.csv"')
-    rows = list(csv.DictReader(io.StringIO(resp.content.decode("utf-8-sig"))))
+    rows = list(csv.DictReader(io.StringIO(resp.content.decode("utf-8-sig")), delimiter=";"))
     assert list(rows[0].keys()) == list(audit_view.CSV_COLUMNS)
     by_ref: dict[str, list[dict[str, str]]] = {}
     for row in rows:
@@ -341,10 +342,100 @@ async def test_csv_export_has_one_row_per_handover_and_defuses_formulas(
 
 def test_csv_cells_that_look_like_formulas_get_a_quote() -> None:
     for dangerous in ("=1+1", "+46 8 123", "-2+3", "@SUM(A1)", "\t=1", "\r=1"):
-        assert audit_view.csv_safe(dangerous) == "'" + dangerous
-    assert audit_view.csv_safe("Södermalm") == "Södermalm"
-    assert audit_view.csv_safe(None) == ""
-    assert audit_view.csv_safe(12) == "12"
+        assert csv_cell(dangerous) == "'" + dangerous
+    assert csv_cell("Södermalm") == "Södermalm"
+    assert csv_cell(None) == ""
+    assert csv_cell(12) == "12"
+
+
+def test_csv_cells_in_swedish_conventions() -> None:
+    """Times in Stockholm with the offset (winter +01:00, summer +02:00), decimal comma with
+    semicolons and a decimal point with commas, ja/nej."""
+    assert csv_cell(datetime(2026, 11, 26, 9, 42, tzinfo=UTC)) == "2026-11-26T10:42:00+01:00"
+    assert csv_cell(datetime(2026, 6, 1, 8, 0, tzinfo=UTC)) == "2026-06-01T10:00:00+02:00"
+    assert csv_cell(0.48) == "0,48" and csv_cell(0.48, sep="comma") == "0.48"
+    assert csv_cell(5.0) == "5" and csv_cell(True) == "ja" and csv_cell(False) == "nej"
+    text = write_csv(("a", "b"), [["x;y", 1.5]])
+    assert text == '\ufeffa;b\r\n"x;y";1,5\r\n'
+    assert write_csv(("a", "b"), [["x;y", 1.5]], sep="comma") == "\ufeffa,b\r\nx;y,1.5\r\n"
+
+
+def test_durations_under_a_minute_are_in_seconds() -> None:
+    duration = audit_view.duration_text
+    assert [duration(m) for m in (29 / 60, 0.48, 0.0, 59 / 60)] == ["29 s", "29 s", "0 s", "59 s"]
+    assert [duration(m) for m in (1.0, 45.0, 125.0)] == ["1 min", "45 min", "2 h 5 min"]
+
+
+async def test_exports_open_right_in_excel_and_confirmations_in_seconds(
+    portal: TestClient, notified_report: str
+) -> None:
+    """Issue 12 item 9: semicolons, BOM, Stockholm times with offset, ?sep=comma; a unit that
+    confirmed 29 s after the notification shows "29 s" (not "0 min") and 29 in the stats CSV."""
+    [h] = handovers_of(notified_report)
+    assert h.notified_at is not None
+    set_clock(lambda: h.notified_at + timedelta(seconds=29))
+    try:
+        lifecycle.confirm(notified_report, SODERMALM, by="user:sara.sodermalm")
+    finally:
+        set_clock(None)
+    login(portal, "anna.revisor")
+
+    resp = portal.get("/audit/export.csv")
+    assert resp.content.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: Excel reads å, ä, ö
+    text = resp.content.decode("utf-8-sig")
+    assert text.splitlines()[0] == ";".join(audit_view.CSV_COLUMNS)
+    [row] = list(csv.DictReader(io.StringIO(text), delimiter=";"))
+    assert row["submitted_at"] == "2026-11-23T10:00:00+01:00"  # 09:00 UTC, in Stockholm
+    assert row["notified_at"].endswith("+01:00") and row["confirmed_at"].endswith("+01:00")
+    assert row["minutes_to_confirmation"] == "0,48"  # decimal comma beside semicolons
+    assert row["unit_name"] == "Södermalms stadsdelsförvaltning"
+
+    comma = portal.get("/audit/export.csv", params={"sep": "comma"}).content.decode("utf-8-sig")
+    assert comma.splitlines()[0] == ",".join(audit_view.CSV_COLUMNS)
+    [row] = list(csv.DictReader(io.StringIO(comma)))
+    assert row["minutes_to_confirmation"] == "0.48"
+    assert row["submitted_at"] == "2026-11-23T10:00:00+01:00"
+    bad = portal.get("/audit/export.csv", params={"sep": "tab"})
+    assert bad.status_code == 400 and "Okänd avgränsare" in bad.text
+    api_bad = portal.get(
+        "/api/v1/audit/export.csv", params={"sep": "tab"}, headers=api_headers("anna.revisor")
+    )
+    assert api_bad.status_code == 422
+    assert api_bad.json()["error"]["code"] == "invalid_separator"
+
+    exported = json.loads(portal.get("/audit/export.json").text)
+    assert exported["reports"][0]["submitted_at"] == "2026-11-23T10:00:00+01:00"
+    assert exported["reports"][0]["handovers"][0]["confirmed_at"].endswith("+01:00")
+
+    assert "29 s" in portal.get("/audit").text
+    assert "29 s" in portal.get(f"/audit/reports/{notified_report}").text
+    stats = portal.get("/audit/stats").text
+    assert _table(stats, "confirmation-times")["Alla"] == ["1", "29 s", "29 s", "29 s"]
+    assert "0 min" not in stats
+
+    for resp in (
+        portal.get("/audit/stats.csv"),
+        portal.get("/api/v1/audit/stats.csv", headers=api_headers("anna.revisor")),
+    ):
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/csv")
+        assert 'filename="orosflow-statistik-' in resp.headers["content-disposition"]
+        assert resp.content.startswith(b"\xef\xbb\xbf")
+        rows = list(csv.reader(io.StringIO(resp.content.decode("utf-8-sig")), delimiter=";"))
+        assert rows[0] == list(audit_view.STATS_CSV_COLUMNS)
+        times = {r[1]: r[3:] for r in rows if r[0] == "time_to_confirmation"}
+        assert times["all"] == ["1", "29", "29", "29"]  # seconds
+        assert ["reports", "", "Anmälningar i urvalet", "1"] in rows
+    with session_scope() as s:
+        formats = [
+            json.loads(e.details)["format"]
+            for e in s.exec(
+                select(AuditEvent)
+                .where(AuditEvent.action == "audit.exported")
+                .order_by(col(AuditEvent.seq))
+            )
+        ]
+    assert formats == ["csv", "csv", "json", "stats-csv", "stats-csv"]
 
 
 async def test_json_export_parses_and_is_itself_on_record(

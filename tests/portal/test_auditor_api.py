@@ -167,7 +167,7 @@ def test_api_exports_are_recorded(portal: TestClient, notified_report: str) -> N
     as_csv = portal.get("/api/v1/audit/export.csv", headers=headers)
 
     assert json.loads(as_json.text)["reports"][0]["reference"] == notified_report
-    rows = list(csv.DictReader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
+    rows = list(csv.DictReader(io.StringIO(as_csv.content.decode("utf-8-sig")), delimiter=";"))
     assert [r["reference"] for r in rows] == [notified_report]
     with session_scope() as s:
         events = s.exec(

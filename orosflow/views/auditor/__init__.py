@@ -33,7 +33,6 @@ from orosflow.views.auditor.export import (
     AuditExport,
     AuditExportReport,
     csv_rows,
-    csv_safe,
     export_csv,
     export_data,
     export_filename,
@@ -70,13 +69,16 @@ from orosflow.views.auditor.report_list import (
 from orosflow.views.auditor.stats import (
     PERCENTILE_METHOD,
     PERCENTILES,
+    STATS_CSV_COLUMNS,
     AuditStats,
     DurationStats,
     HandoverCounts,
     StatsCount,
     duration_stats,
     nearest_rank,
+    record_stats_export,
     stats,
+    stats_csv,
 )
 
 __all__ = [
@@ -89,6 +91,7 @@ __all__ = [
     "PERCENTILES",
     "PERCENTILE_METHOD",
     "PER_PAGE",
+    "STATS_CSV_COLUMNS",
     "URGENCY_LABELS",
     "AuditEventOut",
     "AuditExport",
@@ -114,7 +117,6 @@ __all__ = [
     "chain_out",
     "chain_status",
     "csv_rows",
-    "csv_safe",
     "duration_stats",
     "duration_text",
     "export_csv",
@@ -129,5 +131,7 @@ __all__ = [
     "record_export",
     "report_chain",
     "rule_text",
+    "record_stats_export",
     "stats",
+    "stats_csv",
 ]

@@ -4,7 +4,7 @@ explains it), phone contacts, feedback and mails as metadata, and the hash chain
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -32,7 +32,8 @@ from orosflow.views.handover_summary import handover_summary
 
 class AuditHandover(BaseModel):
     """One handover as the auditor sees it: the summary's fields under the names the export
-    has always used (``id``, ``status_label``, ``decline_reason_label``), times in UTC."""
+    has always used (``id``, ``status_label``, ``decline_reason_label``), times in UTC
+    (in the exports: Europe/Stockholm with the offset)."""
 
     id: str
     position: int
@@ -69,8 +70,9 @@ class AuditHandover(BaseModel):
     decline_reason_label: str | None
 
 
-def handover_out(h: Handover) -> AuditHandover:
-    summary = handover_summary(h, zone=UTC)
+def handover_out(h: Handover, zone: tzinfo = UTC) -> AuditHandover:
+    """The auditor's handover; times in UTC, or in ``zone`` (exports: Europe/Stockholm)."""
+    summary = handover_summary(h, zone=zone)
     return AuditHandover.model_validate(
         {
             **summary,

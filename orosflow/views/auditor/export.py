@@ -3,9 +3,7 @@ spreadsheet formulas), and the export itself put on the audit record."""
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -13,6 +11,7 @@ from sqlmodel import Session
 
 from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
+from orosflow.core.csvfile import DEFAULT_SEPARATOR, write_csv
 from orosflow.views.auditor.chain import AuditHandover, handover_out
 from orosflow.views.auditor.filters import AuditFilters, conditions, handovers_of, reports_query
 from orosflow.views.auditor.labels import category_ids, flow_run_url
@@ -33,6 +32,8 @@ class AuditExportReport(BaseModel):
 
 
 class AuditExport(BaseModel):
+    """The export; every time in it is Europe/Stockholm with its offset (Swedish convention)."""
+
     exported_at: datetime
     exported_by: str
     filters: AuditFilters
@@ -72,22 +73,6 @@ CSV_COLUMNS = (
     "declined_by",
     "decline_reason",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: Any) -> str:
-    """A cell a spreadsheet will not run: text starting with = + - @ (or tab/CR) gets a leading
-    apostrophe (OWASP CSV injection)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "ja" if value else "nej"
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, int | float):
-        return str(value)
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def export_data(s: Session, f: AuditFilters, actor: str) -> AuditExport:
@@ -95,7 +80,7 @@ def export_data(s: Session, f: AuditFilters, actor: str) -> AuditExport:
     reports = list(s.exec(reports_query(conditions(f))))
     hs = handovers_of(s, [r.id for r in reports])
     return AuditExport(
-        exported_at=utcnow(),
+        exported_at=utcnow().astimezone(TZ),
         exported_by=actor,
         filters=f,
         reports=[
@@ -104,27 +89,28 @@ def export_data(s: Session, f: AuditFilters, actor: str) -> AuditExport:
                 status=r.status,
                 urgency=r.urgency,
                 report_date=r.report_date,
-                submitted_at=r.submitted_at,
+                submitted_at=r.submitted_at.astimezone(TZ),
                 clinic_municipality=r.clinic_municipality,
                 categories=category_ids(r.categories),
                 flow_run_id=r.flow_run_id,
                 flow_run_url=flow_run_url(r.flow_run_id),
-                handovers=[handover_out(h) for h in hs.get(r.id, [])],
+                handovers=[handover_out(h, TZ) for h in hs.get(r.id, [])],
             )
             for r in reports
         ],
     )
 
 
-def csv_rows(export: AuditExport) -> list[list[str]]:
-    """One row per handover (a report without handovers gets one row with those cells empty)."""
+def csv_rows(export: AuditExport) -> list[list[Any]]:
+    """One row per handover (a report without handovers gets one row with those cells empty);
+    values as they are, :func:`orosflow.core.csvfile.write_csv` makes the cells."""
     rows = []
     for r in export.reports:
         head = [
             r.reference,
             r.status,
             r.urgency,
-            r.report_date.isoformat(),
+            r.report_date,
             r.submitted_at,
             r.clinic_municipality,
             ",".join(r.categories),
@@ -160,19 +146,15 @@ def csv_rows(export: AuditExport) -> list[list[str]]:
                     h.decline_reason,
                 ]
             )
-            rows.append([csv_safe(v) for v in head + tail])
+            rows.append(head + tail)
     return rows
 
 
-def export_csv(export: AuditExport) -> tuple[str, int]:
-    """The CSV text (UTF-8 with BOM so spreadsheets read å, ä, ö) and its number of data rows."""
+def export_csv(export: AuditExport, sep: str = DEFAULT_SEPARATOR) -> tuple[str, int]:
+    """The CSV text (Swedish conventions, see :mod:`orosflow.core.csvfile`) and its number of
+    data rows."""
     rows = csv_rows(export)
-    buf = io.StringIO()
-    buf.write("\ufeff")
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(rows)
-    return buf.getvalue(), len(rows)
+    return write_csv(CSV_COLUMNS, rows, sep=sep), len(rows)
 
 
 def record_export(s: Session, actor: str, fmt: str, export: AuditExport, rows: int) -> None:
@@ -190,5 +172,6 @@ def record_export(s: Session, actor: str, fmt: str, export: AuditExport, rows: i
     )
 
 
-def export_filename(fmt: str, at: datetime) -> str:
-    return f"orosflow-granskning-{at.astimezone(TZ).strftime('%Y%m%d-%H%M')}.{fmt}"
+def export_filename(fmt: str, at: datetime, kind: str = "granskning") -> str:
+    """``orosflow-granskning-20261126-1042.csv``: Stockholm time, no personal data."""
+    return f"orosflow-{kind}-{at.astimezone(TZ).strftime('%Y%m%d-%H%M')}.{fmt}"

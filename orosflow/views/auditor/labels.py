@@ -101,9 +101,13 @@ def category_label(category_id: str) -> str:
 
 
 def duration_text(minutes: float | None) -> str:
-    """Swedish short form of a duration: ``"45 min"``, ``"2 h 5 min"``, ``"3 d 4 h"``."""
+    """Swedish short form of a duration: ``"29 s"``, ``"45 min"``, ``"2 h 5 min"``,
+    ``"3 d 4 h"``. Under a minute in seconds: a confirmation after 29 s is not "0 min"."""
     if minutes is None:
         return "–"
+    seconds = round(minutes * 60)
+    if seconds < 60:
+        return f"{seconds} s"
     total = round(minutes)
     if total < 60:
         return f"{total} min"

@@ -13,7 +13,9 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from models.tables import Handover, HandoverStatus, Report
+from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
+from orosflow.core.csvfile import DEFAULT_SEPARATOR, write_csv
 from orosflow.handover.lifecycle import REPORT_LABELS
 from orosflow.views.auditor.filters import AuditFilters, conditions
 from orosflow.views.auditor.labels import (
@@ -193,4 +195,79 @@ def stats(s: Session, f: AuditFilters) -> AuditStats:
             declined=counts["declined"],
             failed=counts["failed"],
         ),
+    )
+
+
+STATS_CSV_COLUMNS = (
+    "section",
+    "key",
+    "label",
+    "count",
+    "p50_seconds",
+    "p90_seconds",
+    "p95_seconds",
+)
+
+
+def _seconds(minutes: float | None) -> int | None:
+    return None if minutes is None else round(minutes * 60)
+
+
+def stats_csv_rows(st: AuditStats) -> list[list[Any]]:
+    """The statistics as one table: a section column, then the key, label and count; the
+    time to confirmation in whole seconds (a confirmation after 29 s is 29, not 0 minutes)."""
+    h = st.handovers
+    rows: list[list[Any]] = [["reports", "", "Anmälningar i urvalet", st.reports]]
+    for section, counts in (
+        ("municipality", st.per_municipality),
+        ("category", st.per_category),
+        ("month", st.per_month),
+        ("status", st.per_status),
+    ):
+        rows += [[section, c.key, c.label, c.count] for c in counts]
+    rows += [
+        ["handovers", key, label, value]
+        for key, label, value in (
+            ("total", "Överlämningar", h.total),
+            ("confirmed", "Bekräftade", h.confirmed),
+            ("escalated", "Eskalerade", h.escalated),
+            ("overdue_open", "Obekräftade efter fristen", h.overdue_open),
+            ("confirmed_late", "Bekräftade efter fristen", h.confirmed_late),
+            ("declined", "Avböjda", h.declined),
+            ("failed", "Misslyckade", h.failed),
+        )
+    ]
+    rows += [
+        [
+            "time_to_confirmation",
+            d.group,
+            d.label,
+            d.count,
+            _seconds(d.p50_minutes),
+            _seconds(d.p90_minutes),
+            _seconds(d.p95_minutes),
+        ]
+        for d in st.time_to_confirmation
+    ]
+    return rows
+
+
+def stats_csv(st: AuditStats, sep: str = DEFAULT_SEPARATOR) -> tuple[str, int]:
+    """The statistics as CSV (Swedish conventions) and its number of data rows."""
+    rows = stats_csv_rows(st)
+    return write_csv(STATS_CSV_COLUMNS, rows, sep=sep), len(rows)
+
+
+def record_stats_export(s: Session, actor: str, st: AuditStats, rows: int) -> None:
+    """Put the statistics export on record like the report export (who, which filter)."""
+    append_event(
+        s,
+        actor=actor,
+        action="audit.exported",
+        details={
+            "format": "stats-csv",
+            "filters": st.filters.query(),
+            "reports": st.reports,
+            "rows": rows,
+        },
     )
