@@ -235,7 +235,7 @@ def create_app() -> FastAPI:
 
     # Outermost (added last): times and logs every request, with the address masked.
     app.add_middleware(AccessLog)
-    routers = [r for area in areas for r in (area.pages, area.api)]
+    routers = [r for area in areas for r in (area.pages, area.api)] + [oidc_login.router]
     register_app_words(app, routers, _ADDRESS_WORDS)
     return app
 
