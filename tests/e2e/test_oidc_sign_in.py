@@ -77,15 +77,19 @@ def site(chromium_path: Path) -> Iterator[Site]:
             "OROSFLOW_OIDC_REQUIRE_MFA": "true",
         }
         env.pop("OROSFLOW_DATABASE_URL", None)
-        for username, subject, role in (
-            ("anna", "anna-0001", "auditor"),
-            ("bertil", "bertil-0003", "auditor"),
-            ("cecilia", "cecilia-0004", "auditor"),
-        ):
-            done = run_cli(
-                "users", "add", username, "--role", role, "--external-id", subject, env=env
-            )
-            assert done.returncode == 0, done.stderr
+        # `orosflow users add NAME --role auditor --external-id SUBJECT`, three times in one
+        # process (the machine is shared: each interpreter start costs seconds).
+        script = (
+            "from orosflow.cli.main import main\n"
+            "for name, sub in (('anna', 'anna-0001'), ('bertil', 'bertil-0003'),"
+            " ('cecilia', 'cecilia-0004')):\n"
+            "    argv = ['users', 'add', name, '--role', 'auditor', '--external-id', sub]\n"
+            "    assert main(argv) == 0"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
         log = root / "portal.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
@@ -108,7 +112,7 @@ def site(chromium_path: Path) -> Iterator[Site]:
 def _wait(page: Any, site: Site, url: str) -> None:
     """Wait for the browser to reach ``url``; say where it is instead if it does not."""
     try:
-        page.wait_for_url(url, timeout=15_000)
+        page.wait_for_url(url, timeout=60_000)
     except Exception as exc:
         raise AssertionError(
             f"not at {url} but at {page.url}:\n{page.locator('body').inner_text()[:1500]}\n"
