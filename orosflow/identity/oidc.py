@@ -69,9 +69,9 @@ log = logging.getLogger("orosflow.identity.oidc")
 
 #: Redirect → callback must finish within this (the IdP's own sign-in included).
 FLOW_TTL = timedelta(minutes=15)
-#: Consumed flows are kept this long, then pruned; a nonce without an open flow is refused
-#: anyway, so pruning never lets a replay through.
-CONSUMED_KEPT = timedelta(days=1)
+#: Ended flows (used or not) are pruned this long after they expire; a nonce without an open
+#: flow is refused anyway (``nonce_invalid``), so pruning never lets a replay through.
+ENDED_KEPT = timedelta(hours=1)
 #: Clock skew allowed between the IdP and us, in seconds.
 LEEWAY_S = 60
 #: Asymmetric signatures only: never ``none`` nor an HMAC keyed with the client secret.
@@ -422,7 +422,7 @@ def begin(cfg: OidcConfig, next_path: str = "") -> Started:
     now = utcnow()
     with session_scope() as s:
         s.exec(  # type: ignore[call-overload]
-            delete(OidcLogin).where(col(OidcLogin.expires_at) < now - CONSUMED_KEPT)
+            delete(OidcLogin).where(col(OidcLogin.expires_at) < now - ENDED_KEPT)
         )
         s.add(
             OidcLogin(
