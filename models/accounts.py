@@ -65,3 +65,26 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OidcLogin(SQLModel, table=True):
+    """One sign-in through the organisation's OpenID Provider, from redirect to callback.
+
+    Keyed by the digest of a browser cookie, so the callback only completes in the browser that
+    started it; ``state`` and ``nonce`` are stored as digests only. The row is consumed when an
+    ID token carrying its nonce is accepted, so a nonce (and with it a token) works once; an ID
+    token whose nonce has no unconsumed row here is refused.
+    """
+
+    __tablename__ = "oidc_login"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    state_hash: str = Field(max_length=64)
+    nonce_hash: str = Field(unique=True, index=True, max_length=64)
+    #: The PKCE code verifier (needed for the token request); cleared when the row is consumed.
+    code_verifier: str | None = Field(default=None, max_length=128)
+    #: Where to go after signing in (a same-site path).
+    next_path: str = Field(default="", max_length=2000)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    consumed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

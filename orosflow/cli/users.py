@@ -49,9 +49,10 @@ def cmd_add(args: argparse.Namespace) -> int:
             args.username,
             display_name=args.name or args.username,
             role=args.role,
-            password=_password(args),
+            password=None if args.external_id else _password(args),
             email=args.email,
             units=args.unit or [],
+            external_id=args.external_id,
         )
         _print_json(
             {
@@ -156,6 +157,11 @@ def register(sub: Any) -> None:
         help="enhets-id som en mottagningshandläggare tar emot för (kan upprepas)",
     )
     a.add_argument("--password-stdin", action="store_true", help="läs lösenordet från stdin")
+    a.add_argument(
+        "--external-id",
+        help="loggar in via organisationens IdP (OIDC): ID-tokenets subjekt "
+        "(OROSFLOW_OIDC_SUBJECT_CLAIM); kontot får inget lösenord",
+    )
     a.set_defaults(func=cmd_add)
 
     ls = usub.add_parser("list", help="lista konton")

@@ -88,6 +88,30 @@ class Settings(BaseSettings):
     #: stops restarting it and alerts the operator; its queued mail stays for the sweep.
     max_restarts: int = Field(default=5, ge=1)
 
+    #: Sign-in through the organisation's OpenID Provider (issue 14). Empty issuer: off.
+    #: The issuer URL; its ``/.well-known/openid-configuration`` names every endpoint.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr | None = None
+    #: Scopes asked for (space-separated); ``openid`` is required.
+    oidc_scopes: str = "openid email profile"
+    #: Claims of the ID token that carry the stable subject, the e-mail and the groups.
+    oidc_subject_claim: str = "sub"
+    oidc_email_claim: str = "email"
+    oidc_groups_claim: str = "groups"
+    #: Group → role and units: a TOML or JSON file, or inline JSON
+    #: (``{"group": {"role": "intake", "units": ["sdf-sodermalm"]}}``). Empty: no mapping,
+    #: accounts keep the role and units an administrator gave them.
+    oidc_group_map: str = ""
+    #: Create an account at the first sign-in (role and units from the groups). Off: only
+    #: accounts an administrator created with ``--external-id`` = the subject may sign in.
+    oidc_jit: bool = False
+    #: Require a second factor at the IdP: ``amr`` holds one of ``oidc_mfa_amr`` or ``acr``
+    #: is one of ``oidc_mfa_acr`` (comma-separated; the acr values are also requested).
+    oidc_require_mfa: bool = False
+    oidc_mfa_amr: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["mfa"])
+    oidc_mfa_acr: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: str) -> str:
@@ -98,7 +122,7 @@ class Settings(BaseSettings):
     def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
         return _networks(self.trusted_proxies)
 
-    @field_validator("auditor_emails", mode="before")
+    @field_validator("auditor_emails", "oidc_mfa_amr", "oidc_mfa_acr", mode="before")
     @classmethod
     def _split_emails(cls, value: object) -> object:
         """``a@x.se,b@x.se``, ``["a@x.se"]`` and an empty value all work."""

@@ -24,7 +24,7 @@ from orosflow.core.crypto import KeyConfigError, check_key_settings
 from orosflow.handover.lifecycle import REPORT_LABELS
 from orosflow.handover.validation import translate_error
 from orosflow.identity.accounts import LoginRefused, identity_provider
-from orosflow.portal import admin, auditor, counselor, devmail, intake
+from orosflow.portal import admin, auditor, counselor, devmail, intake, oidc_login
 from orosflow.portal.access_log import AccessLog, register_app_words
 from orosflow.portal.limits import BodyLimit
 from orosflow.portal.sessions import ActiveSession, close_session, open_session
@@ -191,9 +191,22 @@ def create_app() -> FastAPI:
         if session is not None:
             await csrf_protect(request)
             close_session(request.cookies.get(SESSION_COOKIE, ""))
-        response = RedirectResponse("/login?logged_out=1", status_code=303)
+        # Audited; a session from the organisation's IdP also ends there (a page, not a
+        # redirect: CSP form-action 'self' stops a form post redirected to another site).
+        idp_logout = await run_in_threadpool(
+            oidc_login.after_logout, request, session.principal if session else None
+        )
+        if idp_logout:
+            response: Response = oidc_login.idp_logout_page(request, idp_logout)
+        else:
+            response = RedirectResponse("/login?logged_out=1", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
+        response.delete_cookie(oidc_login.IDP_COOKIE, path="/logout")
         return response
+
+    if oidc_login.enabled():
+        oidc_login.check_config()
+        app.include_router(oidc_login.router)
 
     # The dev mail view is not even routed unless OROSFLOW_DEV_MAIL is on.
     areas = (counselor, intake, auditor, admin, *((devmail,) if devmail.enabled() else ()))
@@ -222,7 +235,7 @@ def create_app() -> FastAPI:
 
     # Outermost (added last): times and logs every request, with the address masked.
     app.add_middleware(AccessLog)
-    routers = [r for area in areas for r in (area.pages, area.api)]
+    routers = [r for area in areas for r in (area.pages, area.api)] + [oidc_login.router]
     register_app_words(app, routers, _ADDRESS_WORDS)
     return app
 
