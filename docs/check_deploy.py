@@ -65,8 +65,10 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # a fresh
 SUBSTITUTIONS: list[tuple[int, str, str, str]] = [
     (
         2,
-        "apt-get install -y postgresql python3 python3-venv make curl ca-certificates libpango-1.0-0 libpangoft2-1.0-0",
-        "apt-get install -s postgresql python3 python3-venv make curl ca-certificates libpango-1.0-0 libpangoft2-1.0-0"
+        "apt-get install -y postgresql python3 python3-venv make curl ca-certificates"
+        " libpango-1.0-0 libpangoft2-1.0-0",
+        "apt-get install -s postgresql python3 python3-venv make curl ca-certificates"
+        " libpango-1.0-0 libpangoft2-1.0-0"
         ' | tee "$CHECK_DIR/apt.txt"; grep -q " 0 newly installed" "$CHECK_DIR/apt.txt"',
         "apt-get -s (simulate): the packages must already be installed; the check does not "
         "change the machine's package state",
