@@ -245,3 +245,28 @@ def test_admin_reset_sends_the_account_to_enrol_again(mfa_portal: TestClient) ->
     again = password_step(mfa_portal, "sara.sodermalm")
     assert "Aktivera tvåstegsverifiering" in again.text
     assert events("mfa.reset") == [{"username": "sara.sodermalm", "was_enrolled": True}]
+
+
+def test_kept_form_input_rides_through_the_code_step(mfa_portal: TestClient) -> None:
+    """A counselor whose session ended before "Skicka" gets the input back after password
+    and code (carried in the pages, never in an address)."""
+    secret, _ = enrol(mfa_portal, "kim.kurator")
+    at(mfa_portal, 30)
+    mfa_portal.cookies.clear()
+    page = mfa_portal.get("/login")
+    step = mfa_portal.post(
+        "/login",
+        data={
+            "username": "kim.kurator",
+            "password": PASSWORD,
+            "csrf_token": csrf_of(page.text),
+            "next": "/reports/new",
+            "keep:concern-observations": "Kvar efter koden",
+        },
+    )
+    assert 'action="/login/code"' in step.text
+    assert 'name="keep:concern-observations" value="Kvar efter koden"' in step.text
+    kept = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', step.text))
+    done = mfa_portal.post("/login/code", data={**kept, "code": code_at(secret, 30)})
+    assert done.status_code == 200 and "Inget har skickats än" in done.text
+    assert 'name="concern-observations" value="Kvar efter koden"' in done.text
