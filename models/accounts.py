@@ -60,6 +60,9 @@ class MfaRecoveryCode(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=36)
     user_id: str = Field(foreign_key="user_account.id", index=True, max_length=36)
+    #: The code's first two characters (10 of its 50 bits): a typed code is verified against
+    #: the one or two hashes it can match, not all ten (each argon2 verification is costly).
+    prefix: str = Field(max_length=2)
     code_hash: str = Field(max_length=255)
     created_at: datetime = Field(sa_type=UTCDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -28,6 +28,7 @@ from orosflow.core.crypto import load_keyring
 from orosflow.core.db import session_scope
 from orosflow.core.settings import get_settings
 from orosflow.identity.accounts import (
+    _DUMMY_HASH,
     AccountError,
     LoginRefused,
     Principal,
@@ -142,6 +143,7 @@ def confirm_enrolment(user_id: str, code: str, client: str) -> list[str]:
                     MfaRecoveryCode(
                         id=str(uuid.uuid4()),
                         user_id=user.id,
+                        prefix=_normal(c)[:2],
                         code_hash=_hasher.hash(_normal(c)),
                         created_at=now,
                     )
@@ -275,17 +277,21 @@ def _new_recovery_code() -> str:
 
 
 def _spend_recovery(s: Session, user: UserAccount, code: str) -> bool:
-    """Mark the matching unused code used. Each check is an argon2 verification, so at most
-    ``RECOVERY_CODES`` of them; the throttle bounds how often that can be asked for."""
+    """Mark the matching unused code used. Only codes with the typed prefix are verified
+    (usually one argon2 verification; a dummy one when none has it, so every attempt costs
+    about the same); the throttle bounds how often that can be asked for."""
     typed = _normal(code)
     if len(typed) != 10:
         return False
     rows = s.exec(
         select(MfaRecoveryCode).where(
             MfaRecoveryCode.user_id == user.id,
+            MfaRecoveryCode.prefix == typed[:2],
             MfaRecoveryCode.used_at.is_(None),  # type: ignore[union-attr]
         )
     ).all()
+    if not rows:
+        _verify(_DUMMY_HASH, typed)
     for row in rows:
         if _verify(row.code_hash, typed):
             row.used_at = utcnow()

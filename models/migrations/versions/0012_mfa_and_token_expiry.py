@@ -43,6 +43,7 @@ def upgrade() -> None:
         "mfa_recovery_code",
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
         sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+        sa.Column("prefix", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=False),
         sa.Column("code_hash", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
         sa.Column("created_at", models.types.UTCDateTime(), nullable=False),
         sa.Column("used_at", models.types.UTCDateTime(), nullable=True),
