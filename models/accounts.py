@@ -42,6 +42,30 @@ class UserAccount(SQLModel, table=True):
     failed_logins: int = 0
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: A demo account of ``make serve``: signs in without a second factor even when
+    #: ``OROSFLOW_REQUIRE_MFA`` is on (never set for a real account).
+    demo: bool = False
+    #: The TOTP secret, sealed with the master key ring: ``<key id>:<base64 nonce+ciphertext>``.
+    #: Set at enrolment; the factor is in force only once ``mfa_enabled_at`` is set.
+    totp_secret: str | None = Field(default=None, max_length=255)
+    mfa_enabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: The last accepted TOTP time step: a code is accepted once (no replay within its window).
+    totp_last_step: int | None = None
+
+
+class MfaRecoveryCode(SQLModel, table=True):
+    """One single-use recovery code of an account's second factor (argon2 hash only)."""
+
+    __tablename__ = "mfa_recovery_code"
+
+    id: str = Field(primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key="user_account.id", index=True, max_length=36)
+    #: The code's first two characters (10 of its 50 bits): a typed code is verified against
+    #: the one or two hashes it can match, not all ten (each argon2 verification is costly).
+    prefix: str = Field(max_length=2)
+    code_hash: str = Field(max_length=255)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class WebSession(SQLModel, table=True):
@@ -53,6 +77,10 @@ class WebSession(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     last_seen_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    #: None: signed in. ``"totp"``: the password passed, the code step has not;
+    #: ``"enrol"``: the password passed and the account must enrol a second factor first.
+    #: A pending session opens no page but its own step.
+    pending: str | None = Field(default=None, max_length=16)
 
 
 class ApiToken(SQLModel, table=True):
@@ -63,8 +91,12 @@ class ApiToken(SQLModel, table=True):
     user_id: str = Field(foreign_key="user_account.id", index=True, max_length=36)
     name: str = Field(max_length=120)
     created_at: datetime = Field(sa_type=UTCDateTime)
+    #: Updated at most once a minute (no write per request).
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: Refused from then on. None only for tokens older than migration 0012 that it could not
+    #: date (it gives every existing token one).
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class OidcLogin(SQLModel, table=True):

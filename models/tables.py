@@ -247,4 +247,4 @@ class ReferenceCounter(SQLModel, table=True):
     last: int = 0
 
 
-from models.accounts import ApiToken, OidcLogin, UserAccount, WebSession  # noqa: E402,F401  (registered too)
+from models.accounts import ApiToken, MfaRecoveryCode, OidcLogin, UserAccount, WebSession  # noqa: E402,F401  (registered too)

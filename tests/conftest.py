@@ -30,6 +30,8 @@ os.environ.update(
     PREFECT_LOGGING_TO_API_BATCH_INTERVAL="0.3",
     # Actions start delivery runs only in tests that ask for them (``flow_runs`` fixture).
     OROSFLOW_FLOW_RUNS="false",
+    # Fixtures sign in with a password alone; tests/portal/test_mfa.py turns the factor on.
+    OROSFLOW_REQUIRE_MFA="false",
 )
 for key in ("OROSFLOW_DATABASE_URL", "OROSFLOW_SECRET_KEY", "OROSFLOW_CHANNELS_FILE"):
     os.environ.pop(key, None)

@@ -2,7 +2,8 @@
 
 Created only when the database has no accounts at all; their random passwords are kept in
 ``var/demo-accounts.json`` (mode 0600) and printed at every start. A real installation creates
-its accounts with ``orosflow users add`` and never gets these.
+its accounts with ``orosflow users add`` and never gets these. They are marked ``demo``: the
+only accounts that sign in without a second factor while ``OROSFLOW_REQUIRE_MFA`` is on.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def ensure_demo_accounts(var_dir: Path) -> list[dict[str, Any]]:
     path = var_dir / "demo-accounts.json"
     if path.exists():
         saved: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+        accounts.mark_demo([d["username"] for d in saved])  # made before the demo mark existed
         return saved
     if accounts.has_users():
         return []
@@ -72,6 +74,7 @@ def ensure_demo_accounts(var_dir: Path) -> list[dict[str, Any]]:
             password=password,
             email=spec["email"],
             units=spec["units"],
+            demo=True,  # no second factor: OROSFLOW_REQUIRE_MFA does not apply to them
             actor="system:demo",
         )
         created.append({**spec, "password": password})

@@ -1,4 +1,6 @@
-"""``orosflow users add|list|disable|password|token`` and ``orosflow portal``.
+"""``orosflow users add|list|disable|password|token|units|mfa-reset`` and ``orosflow portal``.
+
+The portal's admin page calls the same functions of :mod:`orosflow.identity.accounts`.
 
 Passwords are read from a prompt, or from stdin with ``--password-stdin`` (never from the
 command line, where they would end up in the shell history and the process list).
@@ -49,10 +51,12 @@ def cmd_add(args: argparse.Namespace) -> int:
             args.username,
             display_name=args.name or args.username,
             role=args.role,
+            # An account of the identity provider has no password here.
             password=None if args.external_id else _password(args),
             email=args.email,
             units=args.unit or [],
             external_id=args.external_id,
+            actor=f"cli:{getpass.getuser()}",
         )
         _print_json(
             {
@@ -108,10 +112,41 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     def work() -> int:
         token = accounts.create_api_token(
-            args.username, args.name, actor=f"cli:{getpass.getuser()}"
+            args.username, args.name, actor=f"cli:{getpass.getuser()}", expires=args.expires
         )
-        _print_json({"username": args.username, "name": args.name, "token": token})
+        expires = accounts.token_info(token)["expires_at"]
+        _print_json(
+            {"username": args.username, "name": args.name, "token": token, "expires_at": expires}
+        )
         print("Spara token nu: den visas bara en gång.", file=sys.stderr)
+        return 0
+
+    return _run(work)
+
+
+def cmd_units(args: argparse.Namespace) -> int:
+    from orosflow.identity import accounts
+
+    def work() -> int:
+        units = accounts.set_units(args.username, args.unit or [], actor=f"cli:{getpass.getuser()}")
+        _print_json({"username": args.username, "units": units})
+        print(f"Enheterna för {args.username} är sparade.", file=sys.stderr)
+        return 0
+
+    return _run(work)
+
+
+def cmd_mfa_reset(args: argparse.Namespace) -> int:
+    from orosflow.identity import accounts
+
+    def work() -> int:
+        accounts.reset_mfa(args.username, actor=f"cli:{getpass.getuser()}")
+        _print_json({"username": args.username, "mfa": None})
+        print(
+            f"Tvåstegsverifieringen för {args.username} är borttagen och sessionerna avslutade; "
+            "kontot registrerar en ny vid nästa inloggning.",
+            file=sys.stderr,
+        )
         return 0
 
     return _run(work)
@@ -179,7 +214,23 @@ def register(sub: Any) -> None:
     t = usub.add_parser("token", help="skapa en API-token (visas en gång)")
     t.add_argument("username")
     t.add_argument("--name", required=True, help="vilket system som använder token")
+    t.add_argument(
+        "--expires",
+        default="90d",
+        help="giltighetstid: antal dagar (90d, standard) eller ett datum (2027-03-01)",
+    )
     t.set_defaults(func=cmd_token)
+
+    un = usub.add_parser("units", help="knyt en mottagningshandläggare till enheter")
+    un.add_argument("username")
+    un.add_argument("--unit", action="append", required=True, help="enhets-id (kan upprepas)")
+    un.set_defaults(func=cmd_units)
+
+    mr = usub.add_parser(
+        "mfa-reset", help="ta bort kontots tvåstegsverifiering (t.ex. borttappad telefon)"
+    )
+    mr.add_argument("username")
+    mr.set_defaults(func=cmd_mfa_reset)
 
     p = sub.add_parser("portal", help="starta bara webbportalen (utan Prefect)")
     p.set_defaults(func=cmd_portal)

@@ -90,6 +90,19 @@ class Keyring:
             raise CryptoError(f"Huvudnyckel {key_id} saknas.")
         return _open(self.keys[key_id], wrapped, f"dek:{report_id}")
 
+    def seal_text(self, text: str, aad: str) -> str:
+        """A small secret (a TOTP seed) sealed with the active master key, as
+        ``<key id>:<base64>``; ``aad`` binds it to its row so it cannot be moved to another."""
+        blob = _seal(self.keys[self.active], text.encode(), aad)
+        return f"{self.active}:{base64.b64encode(blob).decode()}"
+
+    def open_text(self, sealed: str, aad: str) -> str:
+        """The secret of :meth:`seal_text` (any master key still in the ring opens it)."""
+        key_id, _, b64 = sealed.partition(":")
+        if key_id not in self.keys:
+            raise CryptoError(f"Huvudnyckel {key_id} saknas.")
+        return _open(self.keys[key_id], base64.b64decode(b64), aad).decode()
+
     def add_and_activate(self) -> str:
         """Create a new master key and make it active (the file-based keyring only)."""
         if self.path is None:

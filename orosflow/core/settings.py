@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     #: Reverse proxies whose ``X-Forwarded-For`` names the client (comma-separated IPs or CIDRs).
     #: Empty: the socket peer is the client, and the header is ignored.
     trusted_proxies: str = ""
+    #: Every local (password) account must pass a TOTP code after its password; one without
+    #: a second factor is sent to enrol it first. The demo accounts of ``make serve`` are
+    #: exempt; accounts that enrolled need their code even when this is off.
+    require_mfa: bool = True
     #: Show captured mail (``var/mail``) in the portal's dev view; ``orosflow serve`` turns it on.
     dev_mail: bool = False
     #: Link target for "open in Prefect" in the auditor's view (the Prefect UI's base URL).

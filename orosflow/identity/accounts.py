@@ -11,22 +11,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import Session, col, select
 
-from models.accounts import ApiToken, Role, UserAccount
+from models.accounts import ApiToken, MfaRecoveryCode, Role, UserAccount, WebSession
 from orosflow.core.audit import append_event
-from orosflow.core.clock import utcnow
+from orosflow.core.clock import STOCKHOLM, utcnow
 from orosflow.core.db import session_scope
 from orosflow.identity.throttle import LoginThrottle
 
 MIN_PASSWORD_LENGTH = 12
+#: Days an API token is valid unless ``--expires`` says otherwise.
+DEFAULT_TOKEN_DAYS = 90
+#: The longest validity a token may be given.
+MAX_TOKEN_DAYS = 2 * 365
+#: A token's ``last_used_at`` is written at most this often (no write per API request).
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the account does not exist, so timing does not reveal usernames.
@@ -44,6 +52,18 @@ class AccountError(ValueError):
 
 class LoginRefused(AccountError):
     pass
+
+
+class TokenExpired(AccountError):
+    """A bearer token past its expiry: refused with its date, so the operator knows why."""
+
+    def __init__(self, expired_at: datetime) -> None:
+        day = expired_at.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M")
+        super().__init__(
+            "token_expired",
+            f"API-token gick ut {day}. Be administratören om en ny (orosflow users token).",
+        )
+        self.expired_at = expired_at
 
 
 @dataclass(frozen=True)
@@ -116,9 +136,11 @@ def add_user(
     email: str | None = None,
     units: list[str] | None = None,
     external_id: str | None = None,
+    demo: bool = False,
     actor: str = "system:accounts",
 ) -> Principal:
-    """Create an account; a counselor needs an e-mail (it finds their reports)."""
+    """Create an account; a counselor needs an e-mail (it finds their reports). ``demo`` marks
+    a demo account of ``make serve`` (no second factor required)."""
     username = username.strip().lower()
     if not username or len(username) > 120 or any(c.isspace() for c in username):
         raise AccountError(
@@ -134,11 +156,19 @@ def add_user(
         raise AccountError("password_missing", "Ange ett lösenord (eller en extern identitet).")
     if password is not None:
         _check_password(password)
+    external_id = (external_id or "").strip() or None
     unit_list = _check_units(role, units or [])
     now = utcnow()
     with session_scope() as s:
         if s.exec(select(UserAccount).where(UserAccount.username == username)).first():
             raise AccountError("username_taken", f"Användarnamnet {username} finns redan.")
+        if (
+            external_id
+            and s.exec(select(UserAccount).where(UserAccount.external_id == external_id)).first()
+        ):
+            raise AccountError(
+                "external_id_taken", "Den externa identiteten hör redan till ett annat konto."
+            )
         user = UserAccount(
             id=str(uuid.uuid4()),
             username=username,
@@ -148,6 +178,7 @@ def add_user(
             units=json.dumps(unit_list),
             password_hash=hash_password(password) if password is not None else None,
             external_id=external_id,
+            demo=demo,
             created_at=now,
         )
         s.add(user)
@@ -155,14 +186,35 @@ def add_user(
             s,
             actor=actor,
             action="account.created",
-            details={"username": username, "role": role, "units": unit_list},
+            details={
+                "username": username,
+                "role": role,
+                "units": unit_list,
+                "sign_in": "password" if password is not None else "external",
+            },
         )
         return principal_of(user)
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def list_users() -> list[dict[str, object]]:
+    """Every account with its second factor and its API tokens (never a secret or a hash)."""
     with session_scope() as s:
         users = s.exec(select(UserAccount).order_by(col(UserAccount.username))).all()
+        tokens: dict[str, list[dict[str, object]]] = {}
+        for t in s.exec(select(ApiToken).order_by(col(ApiToken.created_at))):
+            tokens.setdefault(t.user_id, []).append(
+                {
+                    "name": t.name,
+                    "created_at": _iso(t.created_at),
+                    "expires_at": _iso(t.expires_at),
+                    "last_used_at": _iso(t.last_used_at),
+                    "status": _token_status(t),
+                }
+            )
         return [
             {
                 "username": u.username,
@@ -171,11 +223,25 @@ def list_users() -> list[dict[str, object]]:
                 "email": u.email,
                 "units": json.loads(u.units or "[]"),
                 "active": u.active,
-                "locked_until": u.locked_until.isoformat() if u.locked_until else None,
-                "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None,
+                "sign_in": "password" if u.password_hash is not None else "external",
+                "external_id": u.external_id,
+                "mfa": "totp" if u.mfa_enabled_at else None,
+                "mfa_enabled_at": _iso(u.mfa_enabled_at),
+                "demo": u.demo,
+                "locked_until": _iso(u.locked_until),
+                "last_login_at": _iso(u.last_login_at),
+                "tokens": tokens.get(u.id, []),
             }
             for u in users
         ]
+
+
+def _token_status(t: ApiToken) -> str:
+    if t.revoked_at is not None:
+        return "revoked"
+    if t.expires_at is not None and t.expires_at <= utcnow():
+        return "expired"
+    return "active"
 
 
 def _user(s: Session, username: str) -> UserAccount:
@@ -189,8 +255,6 @@ def _user(s: Session, username: str) -> UserAccount:
 
 def disable_user(username: str, actor: str = "system:accounts") -> None:
     """Disable the account, end its sessions and revoke its API tokens."""
-    from models.accounts import WebSession
-
     now = utcnow()
     with session_scope() as s:
         user = _user(s, username)
@@ -216,9 +280,96 @@ def set_password(username: str, password: str, actor: str = "system:accounts") -
         )
 
 
-def create_api_token(username: str, name: str, actor: str = "system:accounts") -> str:
-    """Issue a bearer token for the JSON API; only its digest is stored, so show it once."""
+def reset_mfa(username: str, actor: str = "system:accounts") -> None:
+    """Remove the account's second factor and recovery codes and end its sessions (a lost
+    phone may be in someone else's hands); under ``OROSFLOW_REQUIRE_MFA`` its next sign-in
+    enrols anew."""
+    with session_scope() as s:
+        user = _user(s, username)
+        had = user.mfa_enabled_at is not None
+        user.totp_secret, user.mfa_enabled_at, user.totp_last_step = None, None, None
+        s.add(user)
+        for code in s.exec(select(MfaRecoveryCode).where(MfaRecoveryCode.user_id == user.id)):
+            s.delete(code)
+        for ws in s.exec(select(WebSession).where(WebSession.user_id == user.id)):
+            s.delete(ws)
+        append_event(
+            s,
+            actor=actor,
+            action="mfa.reset",
+            details={"username": user.username, "was_enrolled": had},
+        )
+
+
+def set_units(username: str, units: list[str], actor: str = "system:accounts") -> list[str]:
+    """Bind an intake officer to routing units (replacing the old set); checked like at
+    creation. Takes effect at once: each request reads the account's units."""
+    with session_scope() as s:
+        user = _user(s, username)
+        unit_list = _check_units(user.role, units)
+        before = json.loads(user.units or "[]")
+        user.units = json.dumps(unit_list)
+        s.add(user)
+        append_event(
+            s,
+            actor=actor,
+            action="account.units_set",
+            details={"username": user.username, "units": unit_list, "before": before},
+        )
+        return unit_list
+
+
+def mark_demo(usernames: list[str]) -> None:
+    """Mark existing demo accounts (created before the mark existed) as such."""
+    with session_scope() as s:
+        for user in s.exec(select(UserAccount).where(col(UserAccount.username).in_(usernames))):
+            if not user.demo:
+                user.demo = True
+                s.add(user)
+
+
+_DAYS = re.compile(r"^(\d{1,4})\s*d$")
+
+
+def token_expiry(text: str | None) -> datetime:
+    """When a token given ``--expires TEXT`` expires: ``90d`` (days from now) or an ISO date
+    (valid through that day, Swedish time) or date-time. Default ``DEFAULT_TOKEN_DAYS``."""
+    now = utcnow()
+    text = (text or f"{DEFAULT_TOKEN_DAYS}d").strip().lower()
+    match = _DAYS.match(text)
+    if match:
+        expires = now + timedelta(days=int(match.group(1)))
+    else:
+        try:
+            if len(text) == 10:
+                day = date.fromisoformat(text) + timedelta(days=1)
+                expires = datetime.combine(day, time(0), tzinfo=STOCKHOLM)
+            else:
+                expires = datetime.fromisoformat(text.upper())
+                if expires.tzinfo is None:
+                    expires = expires.replace(tzinfo=STOCKHOLM)
+        except ValueError:
+            raise AccountError(
+                "expires_invalid",
+                "Ogiltig giltighetstid: ange antal dagar (t.ex. 90d) eller ett datum (2027-03-01).",
+            ) from None
+    if expires <= now:
+        raise AccountError("expires_past", "Giltighetstiden måste sluta i framtiden.")
+    if expires > now + timedelta(days=MAX_TOKEN_DAYS):
+        raise AccountError(
+            "expires_too_far", f"En API-token får gälla högst {MAX_TOKEN_DAYS} dagar."
+        )
+    return expires
+
+
+def create_api_token(
+    username: str, name: str, actor: str = "system:accounts", expires: str | None = None
+) -> str:
+    """Issue a bearer token for the JSON API; only its digest is stored, so show it once.
+    It expires after ``expires`` (see :func:`token_expiry`) and acts as its account: the
+    account's role and units are read at each request, so a change applies at once."""
     token = "ofl_" + secrets.token_urlsafe(32)
+    expires_at = token_expiry(expires)
     with session_scope() as s:
         user = _user(s, username)
         if not user.active:
@@ -230,19 +381,34 @@ def create_api_token(username: str, name: str, actor: str = "system:accounts") -
                 user_id=user.id,
                 name=name,
                 created_at=utcnow(),
+                expires_at=expires_at,
             )
         )
         append_event(
             s,
             actor=actor,
             action="account.token_created",
-            details={"username": user.username, "token_name": name},
+            details={
+                "username": user.username,
+                "token_name": name,
+                "expires_at": expires_at.isoformat(),
+            },
         )
     return token
 
 
+def token_info(token: str) -> dict[str, str | None]:
+    """A token's name and dates (for the CLI's answer), by the token itself."""
+    with session_scope() as s:
+        row = s.exec(select(ApiToken).where(ApiToken.token_hash == token_digest(token))).one()
+        return {"name": row.name, "expires_at": _iso(row.expires_at)}
+
+
 def principal_for_token(token: str) -> Principal | None:
-    """The active account behind a bearer token, or None."""
+    """The active account behind a bearer token (its current role and units), or None.
+    Raises :class:`TokenExpired` past the token's expiry. Bearer tokens take no second
+    factor: they are issued to a system by an administrator, not typed by a person."""
+    now = utcnow()
     with session_scope() as s:
         row = s.exec(select(ApiToken).where(ApiToken.token_hash == token_digest(token))).first()
         if row is None or row.revoked_at is not None:
@@ -250,8 +416,11 @@ def principal_for_token(token: str) -> Principal | None:
         user = s.get(UserAccount, row.user_id)
         if user is None or not user.active:
             return None
-        row.last_used_at = utcnow()
-        s.add(row)
+        if row.expires_at is not None and row.expires_at <= now:
+            raise TokenExpired(row.expires_at)
+        if row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH_INTERVAL:
+            row.last_used_at = now
+            s.add(row)
         return principal_of(user)
 
 

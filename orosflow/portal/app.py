@@ -18,22 +18,21 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from models.accounts import Role
 from orosflow.core import redaction
 from orosflow.core.crypto import KeyConfigError, check_key_settings
 from orosflow.handover.lifecycle import REPORT_LABELS
 from orosflow.handover.validation import translate_error
 from orosflow.identity.accounts import LoginRefused, identity_provider
-from orosflow.portal import admin, auditor, counselor, devmail, intake, oidc_login
+from orosflow.identity.mfa import step_after_password as mfa_step_after_password
+from orosflow.portal import admin, auditor, counselor, devmail, intake, mfa, oidc_login
 from orosflow.portal.access_log import AccessLog, register_app_words
 from orosflow.portal.limits import BodyLimit
-from orosflow.portal.sessions import ActiveSession, close_session, open_session
+from orosflow.portal.sessions import close_session
 from orosflow.portal.web import (
     CSRF_FIELD,
     EXCEPTION_HANDLERS,
     KEEP_PREFIX,
     LOGIN_CSRF_COOKIE,
-    RESUMABLE_POSTS,
     ROLE_HOME,
     SESSION_COOKIE,
     STATIC_DIR,
@@ -43,8 +42,8 @@ from orosflow.portal.web import (
     login_page,
     not_found_page,
     render,
-    safe_next,
     secure_cookies,
+    sign_in_response,
 )
 from orosflow.views.intake import InboxFilter
 
@@ -162,26 +161,10 @@ def create_app() -> FastAPI:
             return login_page(
                 request, next_, error=exc.message, username=username, status=401, keep=keep
             )
-        token, csrf = await run_in_threadpool(open_session, principal)
-        target = safe_next(next_, ROLE_HOME[principal.role])
-        if keep and target in RESUMABLE_POSTS and principal.role == Role.COUNSELOR:
-            # Hand the kept input back to the form, in this browser only; nothing is sent yet.
-            request.state.web_session = ActiveSession(principal, csrf)
-            response: Response = render(
-                request, "resume.html", {"title": "Fortsätt", "target": target, "keep": keep}
-            )
-        else:
-            response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            token,
-            httponly=True,
-            samesite="strict",
-            secure=secure_cookies(),
-            path="/",
-        )
-        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
-        return response
+        step = await run_in_threadpool(mfa_step_after_password, principal)
+        if step is not None:  # the password passed; the session is not signed in yet
+            return await run_in_threadpool(mfa.start_step, request, principal, step, next_, keep)
+        return await run_in_threadpool(sign_in_response, request, principal, next_, keep)
 
     @app.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
@@ -209,7 +192,7 @@ def create_app() -> FastAPI:
         app.include_router(oidc_login.router)
 
     # The dev mail view is not even routed unless OROSFLOW_DEV_MAIL is on.
-    areas = (counselor, intake, auditor, admin, *((devmail,) if devmail.enabled() else ()))
+    areas = (counselor, intake, auditor, admin, mfa, *((devmail,) if devmail.enabled() else ()))
     for area in areas:
         app.include_router(area.pages)
         app.include_router(area.api, prefix="/api/v1")

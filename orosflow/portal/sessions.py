@@ -22,11 +22,23 @@ from orosflow.core.db import session_scope
 from orosflow.core.settings import get_settings
 from orosflow.identity.accounts import Principal, principal_of, token_digest
 
+#: A session whose password passed but whose second step has not ends this soon.
+PENDING_MINUTES = 10
+
 
 @dataclass(frozen=True)
 class ActiveSession:
     principal: Principal
     csrf_token: str
+
+
+@dataclass(frozen=True)
+class PendingSession:
+    """A sign-in half done: the password passed, ``step`` (code or enrolment) has not."""
+
+    principal: Principal
+    csrf_token: str
+    step: str
 
 
 def session_csrf(token: str) -> str:
@@ -48,8 +60,9 @@ def csrf_belongs_to(token: str, sent: str) -> bool:
     )
 
 
-def open_session(principal: Principal) -> tuple[str, str]:
-    """Create a session; return ``(cookie value, csrf token)``."""
+def open_session(principal: Principal, pending: str | None = None) -> tuple[str, str]:
+    """Create a session; return ``(cookie value, csrf token)``. With ``pending`` it is not
+    signed in (no page but that step opens) and ends after ``PENDING_MINUTES``."""
     settings = get_settings()
     token = secrets.token_urlsafe(32)
     csrf = session_csrf(token)
@@ -63,7 +76,13 @@ def open_session(principal: Principal) -> tuple[str, str]:
                 csrf_token=csrf,
                 created_at=now,
                 last_seen_at=now,
-                expires_at=now + timedelta(hours=settings.session_max_hours),
+                expires_at=now
+                + (
+                    timedelta(minutes=PENDING_MINUTES)
+                    if pending
+                    else timedelta(hours=settings.session_max_hours)
+                ),
+                pending=pending,
             )
         )
     return token, csrf
@@ -75,7 +94,7 @@ def load_session(token: str) -> ActiveSession | None:
     now = utcnow()
     with session_scope() as s:
         row = s.get(WebSession, token_digest(token))
-        if row is None:
+        if row is None or row.pending is not None:
             return None
         idle = now - row.last_seen_at > timedelta(minutes=settings.session_idle_minutes)
         user = s.get(UserAccount, row.user_id)
@@ -93,3 +112,17 @@ def close_session(token: str) -> None:
         row = s.get(WebSession, token_digest(token))
         if row is not None:
             s.delete(row)
+
+
+def load_pending(token: str) -> PendingSession | None:
+    """The half-done sign-in of this cookie, or None (unknown, signed in, or expired)."""
+    now = utcnow()
+    with session_scope() as s:
+        row = s.get(WebSession, token_digest(token))
+        if row is None or row.pending is None:
+            return None
+        user = s.get(UserAccount, row.user_id)
+        if row.expires_at <= now or user is None or not user.active:
+            s.delete(row)
+            return None
+        return PendingSession(principal_of(user), row.csrf_token, row.pending)

@@ -28,8 +28,14 @@ from orosflow.core.audit import append_event
 from orosflow.core.crypto import load_keyring, lookup_digests
 from orosflow.core.settings import PROJECT_ROOT, get_settings
 from orosflow.handover.lifecycle import local_text
-from orosflow.identity.accounts import Principal, principal_for_token
-from orosflow.portal.sessions import ActiveSession, csrf_belongs_to, load_session
+from orosflow.identity.accounts import Principal, TokenExpired, principal_for_token
+from orosflow.portal.sessions import (
+    ActiveSession,
+    close_session,
+    csrf_belongs_to,
+    load_session,
+    open_session,
+)
 
 log = logging.getLogger("orosflow.portal")
 
@@ -281,6 +287,42 @@ def login_page(
     return response
 
 
+def set_session_cookie(response: Response, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies(), path="/"
+    )
+
+
+def sign_in_response(
+    request: Request,
+    principal: Principal,
+    next_: str | None,
+    keep: list[tuple[str, str]] | None = None,
+    page: tuple[str, dict[str, Any]] | None = None,
+) -> Response:
+    """Open a signed-in session (ending a half-done one of this browser) and answer: ``page``
+    if given, the kept form input handed back, or a redirect to ``next_`` / the role's home."""
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        close_session(old)  # a pending session's id never becomes a signed-in one
+    token, csrf = open_session(principal)
+    target = safe_next(next_, ROLE_HOME[principal.role])
+    request.state.web_session = ActiveSession(principal, csrf)
+    response: Response
+    if page is not None:
+        response = render(request, page[0], {**page[1], "target": target})
+    elif keep and target in RESUMABLE_POSTS and principal.role == Role.COUNSELOR:
+        # Hand the kept input back to the form, in this browser only; nothing is sent yet.
+        response = render(
+            request, "resume.html", {"title": "Fortsätt", "target": target, "keep": keep}
+        )
+    else:
+        response = RedirectResponse(target, status_code=303)
+    set_session_cookie(response, token)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
 def login_redirect(request: Request) -> RedirectResponse:
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(path, safe='')}", status_code=303)
@@ -356,7 +398,10 @@ def api_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(401, "unauthenticated", "Ange en API-token: Authorization: Bearer <token>.")
-    principal = principal_for_token(credentials.credentials)
+    try:
+        principal = principal_for_token(credentials.credentials)
+    except TokenExpired as exc:
+        raise ApiError(401, exc.code, exc.message) from None
     if principal is None:
         raise ApiError(401, "invalid_token", "API-token är okänd, återkallad eller avstängd.")
     return principal

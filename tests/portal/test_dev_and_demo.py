@@ -22,6 +22,9 @@ def test_demo_accounts_are_created_once_and_can_sign_in(
 ) -> None:
     from orosflow.portal.app import create_app
 
+    # The demo accounts sign in without a second factor even where it is required.
+    monkeypatch.setenv("OROSFLOW_REQUIRE_MFA", "true")
+    reset_settings()
     accounts.address_throttle.reset()
     demo = ensure_demo_accounts(tmp_path)
     assert {d["role"] for d in demo} == {"counselor", "intake", "auditor", "admin"}

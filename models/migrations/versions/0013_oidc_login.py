@@ -1,7 +1,7 @@
 """oidc_login: sign-ins through the organisation's OpenID Provider in flight (issue 14)
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0012
 Create Date: 2026-12-02 15:40:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import models.types
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
