@@ -1,8 +1,8 @@
 """``orosflow serve`` and its children live and die together (issue 11, finding 10; issue 12,
 item 12): after a ``kill -9`` of serve its Prefect server and portal end too, so the next start
-gets the ports; a Ctrl-C to the whole process group stops everything quietly; and a start that
-finds a port taken says so, naming the port and the process holding it, instead of talking to
-a stranger."""
+gets the ports; a Ctrl-C to the whole process group, or a SIGTERM to serve, stops everything
+quietly; and a start that finds a port taken says so, naming the port and the process holding
+it, instead of talking to a stranger."""
 
 from __future__ import annotations
 
@@ -159,14 +159,18 @@ def test_children_end_with_a_killed_serve_and_the_next_start_works(tmp_path: Pat
             os.killpg(first.pid, signal.SIGKILL)
     second = _serve(env)
     try:
-        _wait_for_line(second, "Orosflow kör", 240)
+        seen = _wait_for_line(second, "deployments are being served", 240)
     finally:
-        os.killpg(second.pid, signal.SIGINT)
+        os.kill(second.pid, signal.SIGTERM)  # as systemd or `kill` stops it: serve only
         try:
-            second.communicate(timeout=60)
+            seen += second.communicate(timeout=60)[0]
         except subprocess.TimeoutExpired:
             os.killpg(second.pid, signal.SIGKILL)
-            pytest.fail("serve did not stop on Ctrl-C")
+            pytest.fail("serve did not stop on SIGTERM")
+    assert "Traceback" not in seen and "never awaited" not in seen, seen[-3000:]
+    assert "Stänger av …\nOrosflow stoppat.\n" in seen, seen[-3000:]
+    assert not port_in_use("127.0.0.1", prefect_port), "Prefect server outlived SIGTERM"
+    assert not port_in_use("127.0.0.1", portal_port), "portal outlived SIGTERM"
 
 
 def test_runs_of_an_earlier_serve_count_as_dead_and_its_own_do_not() -> None:

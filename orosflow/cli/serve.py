@@ -150,8 +150,9 @@ async def _until_stopped(work: asyncio.Future[object], stop: lifetime.StopSignal
     stop.wake_with(lambda: loop.call_soon_threadsafe(stopped.set))
     waiter = asyncio.ensure_future(stopped.wait())
     try:
-        if not stop.requested:
-            await asyncio.wait({work, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        while not (stop.requested or work.done()):
+            await asyncio.wait({work, waiter}, timeout=1, return_when=asyncio.FIRST_COMPLETED)
+            stop.reclaim()  # the runner takes SIGTERM for itself when it starts
     finally:
         stop.wake_with(None)
         waiter.cancel()

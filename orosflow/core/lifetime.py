@@ -88,6 +88,14 @@ class StopSignals:
             signal.signal(sig, self._handle)
         return self
 
+    def reclaim(self) -> None:
+        """Take SIGINT and SIGTERM back if something replaced the handler: Prefect's runner
+        installs its own SIGTERM handler on start, which exits from whatever code it lands in
+        and leaves a coroutine never awaited."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) != self._handle:
+                signal.signal(sig, self._handle)
+
     def wake_with(self, callback: Callable[[], None] | None) -> None:
         """While an event loop runs: call ``callback`` on the first signal instead of raising
         inside the loop (a ``KeyboardInterrupt`` there lands in any task's code)."""
