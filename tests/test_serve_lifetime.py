@@ -1,10 +1,13 @@
-"""``orosflow serve`` and its children live and die together (issue 11, finding 10): after a
-``kill -9`` of serve its Prefect server and portal end too, so the next start gets the ports,
-and a start that finds a port taken says so instead of talking to a stranger."""
+"""``orosflow serve`` and its children live and die together (issue 11, finding 10; issue 12,
+item 12): after a ``kill -9`` of serve its Prefect server and portal end too, so the next start
+gets the ports; a Ctrl-C to the whole process group, or a SIGTERM to serve, stops everything
+quietly; and a start that finds a port taken says so, naming the port and the process holding
+it, instead of talking to a stranger."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
+import psutil
 import pytest
 
 from orosflow.core.lifetime import port_in_use
@@ -36,9 +40,16 @@ def _env(tmp_path: Path, prefect_port: int, portal_port: int) -> dict[str, str]:
     }
 
 
-def _serve(env: dict[str, str]) -> subprocess.Popen[str]:
+ROOT = Path(__file__).resolve().parent.parent
+#: ``make serve`` as a user runs it: make, uv and serve in one process group (as a terminal's
+#: foreground job), when make and the project's uv are there.
+MAKE_SERVE = ["make", "-s", "serve"]
+
+
+def _serve(env: dict[str, str], command: list[str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "orosflow.cli.main", "serve"],
+        command or [sys.executable, "-m", "orosflow.cli.main", "serve"],
+        cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -69,8 +80,63 @@ def test_a_taken_port_stops_the_start_with_a_clear_message(tmp_path: Path) -> No
         proc = _serve(_env(tmp_path, prefect_port, free_port()))
         output = proc.communicate(timeout=60)[0]
     assert proc.returncode == 1
-    assert f"porten används redan för Prefect-servern (127.0.0.1:{prefect_port})" in output
+    holder = f"pid {os.getpid()}, {psutil.Process().name()}"  # this test holds the port
+    assert (
+        f"porten används redan för Prefect-servern (127.0.0.1:{prefect_port}, används av {holder})"
+        in output
+    ), output
     assert "Traceback" not in output
+
+
+def _group_and_descendants(pgid: int) -> list[psutil.Process]:
+    """Every live process of process group ``pgid`` and every descendant of its leader (the
+    Prefect server and the portal run in sessions of their own)."""
+    found = {}
+    try:
+        for child in psutil.Process(pgid).children(recursive=True):
+            found[child.pid] = child
+    except psutil.NoSuchProcess:
+        pass
+    for p in psutil.process_iter():
+        try:
+            if os.getpgid(p.pid) == pgid:
+                found[p.pid] = p
+        except (ProcessLookupError, PermissionError):
+            continue
+    return [p for p in found.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_ctrl_c_to_the_whole_group_stops_everything_quietly(tmp_path: Path) -> None:
+    """A real Ctrl-C: SIGINT to the whole process group of ``make serve`` (make, uv, serve and
+    the flow runs; the Prefect server and the portal are serve's to stop) while its flows are
+    served. Without a terminal uv also forwards the SIGINT to serve, so serve gets it twice:
+    the second one must not break off the shutdown (what left the Prefect server running)."""
+    ports = {"prefect": free_port(), "portal": free_port()}
+    env = _env(tmp_path, ports["prefect"], ports["portal"])
+    ports["smtp"] = int(env["OROSFLOW_SMTP_PORT"])
+    via_make = shutil.which("make") is not None and (ROOT / ".tools" / "bin" / "uv").exists()
+    proc = _serve(env, MAKE_SERVE if via_make else None)
+    try:
+        seen = _wait_for_line(proc, "deployments are being served", 240)
+        children = _group_and_descendants(proc.pid)
+        names = " ".join(" ".join(c.cmdline()) for c in children)
+        assert "prefect server start" in names and "portal" in names, names
+        os.killpg(proc.pid, signal.SIGINT)
+        seen += proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    left = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert left == [], f"still running after Ctrl-C: {left}"
+    assert _group_and_descendants(proc.pid) == []
+    taken = [name for name, port in ports.items() if port_in_use("127.0.0.1", port)]
+    assert taken == [], f"ports still listened on after Ctrl-C: {taken}"
+    # make reports the interrupt in its own words ("make: *** [...] Interrupt") and exit code.
+    assert via_make or proc.returncode == 0, seen[-3000:]
+    assert "Traceback" not in seen, seen[-3000:]
+    assert "KeyboardInterrupt" not in seen, seen[-3000:]
+    assert "Stänger av …\nOrosflow stoppat.\n" in seen, seen[-3000:]
 
 
 def test_children_end_with_a_killed_serve_and_the_next_start_works(tmp_path: Path) -> None:
@@ -93,14 +159,18 @@ def test_children_end_with_a_killed_serve_and_the_next_start_works(tmp_path: Pat
             os.killpg(first.pid, signal.SIGKILL)
     second = _serve(env)
     try:
-        _wait_for_line(second, "Orosflow kör", 240)
+        seen = _wait_for_line(second, "deployments are being served", 240)
     finally:
-        os.killpg(second.pid, signal.SIGINT)
+        os.kill(second.pid, signal.SIGTERM)  # as systemd or `kill` stops it: serve only
         try:
-            second.communicate(timeout=60)
+            seen += second.communicate(timeout=60)[0]
         except subprocess.TimeoutExpired:
             os.killpg(second.pid, signal.SIGKILL)
-            pytest.fail("serve did not stop on Ctrl-C")
+            pytest.fail("serve did not stop on SIGTERM")
+    assert "Traceback" not in seen and "never awaited" not in seen, seen[-3000:]
+    assert "Stänger av …\nOrosflow stoppat.\n" in seen, seen[-3000:]
+    assert not port_in_use("127.0.0.1", prefect_port), "Prefect server outlived SIGTERM"
+    assert not port_in_use("127.0.0.1", portal_port), "portal outlived SIGTERM"
 
 
 def test_runs_of_an_earlier_serve_count_as_dead_and_its_own_do_not() -> None:

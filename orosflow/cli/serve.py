@@ -9,6 +9,7 @@ stops everything on Ctrl-C.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -124,29 +125,63 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
         proc.wait()
 
 
-async def _serve_flows(started_at: datetime) -> None:
+async def _serve_flows(started_at: datetime, stop: lifetime.StopSignals) -> None:
     from prefect import aserve
 
     from flows.deployments import runner_deployments
     from orosflow.handover.reconcile import reconcile_loop
 
-    # Runs of an earlier serve died with it (lifetime.follow_serve): restart them now rather
-    # than after the staleness limit.
-    await asyncio.gather(
-        aserve(*await runner_deployments(), limit=get_settings().flow_run_limit),
-        reconcile_loop(orphaned_before=started_at),
-    )
+    async def serve() -> None:
+        # Runs of an earlier serve died with it (lifetime.follow_serve): restart them now
+        # rather than after the staleness limit.
+        await asyncio.gather(
+            aserve(*await runner_deployments(), limit=get_settings().flow_run_limit),
+            reconcile_loop(orphaned_before=started_at),
+        )
+
+    await _until_stopped(asyncio.ensure_future(serve()), stop)
+
+
+async def _until_stopped(work: asyncio.Future[object], stop: lifetime.StopSignals) -> None:
+    """Await ``work`` until Ctrl-C or SIGTERM, then cancel it and let its clean-up finish: the
+    signal wakes this loop instead of raising ``KeyboardInterrupt`` inside some task."""
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    stop.wake_with(lambda: loop.call_soon_threadsafe(stopped.set))
+    waiter = asyncio.ensure_future(stopped.wait())
+    try:
+        while not (stop.requested or work.done()):
+            await asyncio.wait({work, waiter}, timeout=1, return_when=asyncio.FIRST_COMPLETED)
+            stop.reclaim()  # the runner takes SIGTERM for itself when it starts
+    finally:
+        stop.wake_with(None)
+        waiter.cancel()
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
 
 
 def _ports_taken(ports: dict[str, tuple[str, int]]) -> list[str]:
-    return [
-        f"{name} ({host}:{port})"
-        for name, (host, port) in ports.items()
-        if lifetime.port_in_use(host, port)
-    ]
+    """Each taken port with who holds it ("pid 1234, python3"), so the user can stop it."""
+    taken = []
+    for name, (host, port) in ports.items():
+        if lifetime.port_in_use(host, port):
+            holder = lifetime.port_holder(port)
+            taken.append(f"{name} ({host}:{port}" + (f", används av {holder})" if holder else ")"))
+    return taken
 
 
 def run() -> int:
+    stop = lifetime.StopSignals().install()
+    try:
+        return _run(stop)
+    except KeyboardInterrupt:  # Ctrl-C before the children started: nothing to stop
+        stop.ignore()
+        print("Orosflow stoppat.", flush=True)
+        return 0
+
+
+def _run(stop: lifetime.StopSignals) -> int:
     settings = get_settings()
     var = settings.var_dir
     port = settings.prefect_port
@@ -180,7 +215,7 @@ def run() -> int:
         print(
             "Kan inte starta: porten används redan för " + ", ".join(taken) + ".\n"
             "Kör en annan Orosflow redan, eller finns en kvar från en krasch? Stoppa den "
-            "(t.ex. `pkill -f 'prefect server start'`) eller välj andra portar "
+            "(`kill PID`, med pid:en ovan) eller välj andra portar "
             "(OROSFLOW_PREFECT_PORT, OROSFLOW_PORTAL_PORT, OROSFLOW_SMTP_PORT).",
             file=sys.stderr,
             flush=True,
@@ -232,16 +267,18 @@ def run() -> int:
             + "Avsluta med Ctrl-C.\n",
             flush=True,
         )
-        asyncio.run(_serve_flows(started_at))
-    except KeyboardInterrupt:
+        asyncio.run(_serve_flows(started_at, stop))
+    except (KeyboardInterrupt, SystemExit):  # SystemExit: Prefect runner's own SIGTERM handler
         pass
     except (RuntimeError, TimeoutError) as exc:
         print(f"Orosflow kunde inte starta: {exc} Se loggarna i {var / 'log'}.", file=sys.stderr)
         return 1
     finally:
+        stop.ignore()  # a second Ctrl-C must not break off the shutdown
         print("Stänger av …", flush=True)
         stop_process(portal)
         stop_process(server)
         if capture:
             capture.stop()
+    print("Orosflow stoppat.", flush=True)
     return 0

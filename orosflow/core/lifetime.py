@@ -14,6 +14,8 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
+from types import FrameType
 
 #: Set by ``orosflow serve`` to its own pid: flow runs it starts follow it (see follow_serve).
 SERVE_PID_ENV = "OROSFLOW_SERVE_PID"
@@ -44,3 +46,73 @@ def port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.5)
         return s.connect_ex((host, port)) == 0
+
+
+def port_holder(port: int) -> str | None:
+    """Who listens on ``port``, for a start that finds it taken: "pid 1234, python3", or None
+    if no listener is found (it may have ended meanwhile). psutil reads the kernel's socket
+    table and the owners' file descriptors; without the right to see another user's process,
+    only that it belongs to one is known."""
+    import psutil
+
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except psutil.Error:
+        return None
+    for conn in conns:
+        if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port != port:
+            continue
+        if conn.pid is None:
+            return "en annan användares process"
+        try:
+            return f"pid {conn.pid}, {psutil.Process(conn.pid).name()}"
+        except psutil.Error:
+            return f"pid {conn.pid}"
+    return None
+
+
+class StopSignals:
+    """Ctrl-C (SIGINT to the whole foreground process group: make, uv, serve and the flow runs
+    in it) and SIGTERM ask serve to stop, once. The first signal unwinds to serve's shutdown
+    (``KeyboardInterrupt``, or a callback while the flows' event loop runs); every later one is
+    ignored, so a second Ctrl-C, or the same one forwarded by uv, cannot break off the
+    shutdown halfway and leave the Prefect server or the portal running."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._wake: Callable[[], None] | None = None
+
+    def install(self) -> StopSignals:
+        """Take over SIGINT and SIGTERM (main thread only, as Python requires)."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+        return self
+
+    def reclaim(self) -> None:
+        """Take SIGINT and SIGTERM back if something replaced the handler: Prefect's runner
+        installs its own SIGTERM handler on start, which exits from whatever code it lands in
+        and leaves a coroutine never awaited."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) != self._handle:
+                signal.signal(sig, self._handle)
+
+    def wake_with(self, callback: Callable[[], None] | None) -> None:
+        """While an event loop runs: call ``callback`` on the first signal instead of raising
+        inside the loop (a ``KeyboardInterrupt`` there lands in any task's code)."""
+        self._wake = callback
+
+    def ignore(self) -> None:
+        """From here on (serve's shutdown) SIGINT and SIGTERM do nothing. Also undoes the
+        SIGTERM handler Prefect's runner installs, which would exit from wherever it lands."""
+        self.requested = True
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            return
+        self.requested = True
+        if self._wake is not None:
+            self._wake()
+            return
+        raise KeyboardInterrupt

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import secrets
 import sys
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -62,12 +64,26 @@ CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
-#: Swagger UI loads its bundle from a CDN; only the docs page gets this wider policy.
-DOCS_CSP = (
-    "default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "style-src 'self' https://cdn.jsdelivr.net; script-src 'self' 'unsafe-inline' "
-    "https://cdn.jsdelivr.net; frame-ancestors 'none'"
-)
+#: Swagger UI's assets (script, style, icon) as the fastapi-offline package ships them: the API
+#: docs work without the internet (most municipal networks) and under the pages' own CSP.
+API_DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+#: ``/api/docs``: Swagger UI from the portal's own origin, started by ``static/api-docs.js``
+#: (no inline script, so the same CSP as every page applies).
+API_DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Orosflow API</title>
+<link rel="stylesheet" href="/static/api-docs/swagger-ui.css">
+<link rel="icon" href="/static/api-docs/favicon.png">
+</head>
+<body>
+<div id="swagger-ui" data-openapi-url="/api/openapi.json"></div>
+<script src="/static/api-docs/swagger-ui-bundle.js"></script>
+<script src="/static/api-docs.js"></script>
+</body>
+</html>
+"""
 
 
 def _check_keys() -> None:
@@ -87,7 +103,7 @@ def create_app() -> FastAPI:
         title="Orosflow API",
         version="1",
         description=API_DESCRIPTION,
-        docs_url="/api/docs",
+        docs_url=None,  # our own page below: assets from a package, not a CDN
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
@@ -105,8 +121,7 @@ def create_app() -> FastAPI:
         logs while it runs (redaction scope)."""
         with redaction.scope():
             response: Response = await call_next(request)
-        docs = request.url.path == "/api/docs"
-        response.headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else CSP)
+        response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -118,7 +133,15 @@ def create_app() -> FastAPI:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         return response
 
+    # Before /static, which would otherwise match these paths too.
+    app.mount(
+        "/static/api-docs", StaticFiles(directory=str(API_DOCS_ASSETS)), name="api-docs-assets"
+    )
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return HTMLResponse(API_DOCS_PAGE)
 
     @app.get("/", include_in_schema=False)
     def home(request: Request) -> Response:
