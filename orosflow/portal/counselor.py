@@ -259,7 +259,9 @@ def receipt_page(request: Request, sibling_group_id: str, principal: CounselorUs
             "submitted": local_text(view.submitted_at),
             "when": local_text,
             "call_reason": counselor_reports.call_reason,
-            "notes": {row.reference: counselor_reports.journal_note(view, row) for row in view.rows},
+            "notes": {
+                row.reference: counselor_reports.journal_note(view, row) for row in view.rows
+            },
             "t": _timeline(),
         },
     )

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
-
 from test_counselor import CHILD_PNR, submit_form, valid_post
 
 from models.accounts import UserAccount
