@@ -383,6 +383,9 @@ def state_words(state: str, handovers: list[dict[str, Any]]) -> str:
     if state == R.ROUTED:
         if open_units:
             return f"Skickad till {' och '.join(dict.fromkeys(open_units))} – väntar på bekräftelse"
+        pending = [h["unit_name"] for h in handovers if h["status"] == "created"]
+        if pending:
+            return f"Skickas till {' och '.join(dict.fromkeys(pending))} inom några minuter"
         return "Skickas till socialtjänsten"
     if state == R.HANDED_OVER:
         unit = " och ".join(dict.fromkeys(confirmed)) or "socialtjänsten"
