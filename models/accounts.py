@@ -51,6 +51,12 @@ class UserAccount(SQLModel, table=True):
     mfa_enabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     #: The last accepted TOTP time step: a code is accepted once (no replay within its window).
     totp_last_step: int | None = None
+    #: A counselor's clinic details as last sent in a concern form, to fill in the next one
+    #: (migration 0011). Staff data about the counselor, never about a child.
+    clinic_name: str | None = Field(default=None, max_length=200)
+    clinic_municipality: str | None = Field(default=None, max_length=4)
+    work_phone: str | None = Field(default=None, max_length=40)
+    work_title: str | None = Field(default=None, max_length=200)
 
 
 class MfaRecoveryCode(SQLModel, table=True):

@@ -26,10 +26,13 @@ def legal_references() -> dict[str, LegalReference]:
     return {key: LegalReference(**value) for key, value in raw.items()}
 
 
-def legal_text(key: str) -> str:
-    """Swedish citation for user-facing text, flagged when the paragraph is unverified."""
+def legal_text(key: str, *, flag_unverified: bool = True) -> str:
+    """Swedish citation for user-facing text, flagged when the paragraph is unverified.
+
+    ``flag_unverified=False`` for counselor-facing pages: the flag stays in the data and in the
+    auditor's and admin's views, but a counselor cannot act on it (issue 12, item 6)."""
     ref = legal_references()[key]
-    if ref.verified:
+    if ref.verified or not flag_unverified:
         return ref.reference
     text = ref.reference
     if ref.previous:
@@ -58,10 +61,10 @@ def age_rule() -> AgeRule:
     return AgeRule(**tomllib.loads((DATA / "age_rule.toml").read_text(encoding="utf-8")))
 
 
-def age_guidance(age: int) -> str:
+def age_guidance(age: int, *, flag_unverified: bool = True) -> str:
     """Swedish guidance for a person too old for an orosanmälan: 18–22 are the youth clinic's
     own clients (consent, LVU up to 20), older adults get the general text."""
     rule = age_rule()
     kind = "youth" if age <= rule.youth_clinic_max_age else "adult"
-    refs = {key: legal_text(key) for key in legal_references()}
+    refs = {key: legal_text(key, flag_unverified=flag_unverified) for key in legal_references()}
     return rule.guidance[kind].format(**refs)

@@ -242,8 +242,8 @@ def _child_identity_rules(form: ConcernForm, day: date) -> list[FieldError]:
                 FieldError(
                     f"{p}.personal_number",
                     "identity_missing",
-                    "Ange barnets personnummer eller samordningsnummer. Har barnet inget, "
-                    "ange födelsedatum.",
+                    "Fyll i barnets personnummer eller samordningsnummer. Har barnet inget, "
+                    "fyll i födelsedatum.",
                 )
             )
         if birth is None:
@@ -289,7 +289,7 @@ def _guardian_rules(form: ConcernForm) -> list[FieldError]:
                 FieldError(
                     f"guardians.{i}.not_informed_reason",
                     "not_informed_reason_missing",
-                    "Ange varför vårdnadshavaren inte har informerats.",
+                    "Fyll i varför vårdnadshavaren inte har informerats.",
                 )
             )
     return errors
@@ -303,7 +303,7 @@ def _consultation_rules(form: ConcernForm, day: date) -> list[FieldError]:
                 FieldError(
                     f"consultations.{i}.date",
                     "consultation_date_missing",
-                    "Ange datum för den anonyma konsultationen med socialtjänsten.",
+                    "Fyll i datum för den anonyma konsultationen med socialtjänsten.",
                 )
             )
         if c.date and c.date > day:

@@ -200,6 +200,45 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+#: The clinic details a counselor's account remembers: form field → account column.
+CLINIC_DETAILS = {
+    "clinic.name": "clinic_name",
+    "clinic.municipality": "clinic_municipality",
+    "reporter.phone": "work_phone",
+    "reporter.title": "work_title",
+}
+
+
+def clinic_details(user_id: str) -> dict[str, str]:
+    """The clinic details remembered with the account (form path → value; unset ones left out)."""
+    with session_scope() as s:
+        user = s.get(UserAccount, user_id)
+        if user is None:
+            return {}
+        return {path: v for path, col_ in CLINIC_DETAILS.items() if (v := getattr(user, col_))}
+
+
+def remember_clinic_details(user_id: str, values: dict[str, str]) -> bool:
+    """Keep the details a counselor just sent, for the next form; True when anything changed.
+
+    Only values that were accepted in a stored report come here, so they are valid; blanks
+    never overwrite a remembered value.
+    """
+    with session_scope() as s:
+        user = s.get(UserAccount, user_id)
+        if user is None:
+            return False
+        changed = False
+        for path, column in CLINIC_DETAILS.items():
+            value = (values.get(path) or "").strip()
+            if value and getattr(user, column) != value:
+                setattr(user, column, value)
+                changed = True
+        if changed:
+            s.add(user)
+        return changed
+
+
 def list_users() -> list[dict[str, object]]:
     """Every account with its second factor and its API tokens (never a secret or a hash)."""
     with session_scope() as s:

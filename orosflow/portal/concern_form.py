@@ -11,11 +11,14 @@ or a whole section — to a field that exists on the page and to a Swedish label
 from __future__ import annotations
 
 import copy
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
+
+from markupsafe import Markup
 
 from models.form import (
     MAX_CONSULTATIONS,
@@ -160,8 +163,11 @@ def blank_row(section: str) -> dict[str, Any]:
     return row
 
 
-def initial(principal: Principal) -> Raw:
-    """An empty form: one child, one guardian, the reporter prefilled from the account."""
+def initial(principal: Principal, remembered: dict[str, str] | None = None) -> Raw:
+    """An empty form: one child, one guardian, the reporter prefilled from the account, and the
+    clinic details the account remembers from the counselor's last report (``remembered``:
+    form path → value, see ``accounts.clinic_details``)."""
+    kept = remembered or {}
     return {
         "children": [blank_row("children")],
         "other_children": [],
@@ -173,13 +179,27 @@ def initial(principal: Principal) -> Raw:
         "consultations": [],
         "reporter": {
             "name": principal.display_name,
-            "title": "Kurator",
-            "phone": "",
+            "title": kept.get("reporter.title", "Kurator"),
+            "phone": kept.get("reporter.phone", ""),
             "email": principal.email or "",
         },
-        "clinic": {"name": "", "municipality": ""},
+        "clinic": {
+            "name": kept.get("clinic.name", ""),
+            "municipality": kept.get("clinic.municipality", ""),
+        },
         "report_date": "",
         "submission_token": new_submission_token(),
+    }
+
+
+def remembered_details(data: dict[str, Any]) -> dict[str, str]:
+    """The clinic details of a form that was just stored (``to_submission``'s dict), to keep
+    with the counselor's account for the next form."""
+    return {
+        "reporter.title": str(data["reporter"].get("title") or "").strip(),
+        "reporter.phone": str(data["reporter"].get("phone") or "").strip(),
+        "clinic.name": str(data["clinic"].get("name") or "").strip(),
+        "clinic.municipality": str(data["clinic"].get("municipality") or "").strip(),
     }
 
 
@@ -475,14 +495,78 @@ def _locate(path: str, raw: Raw) -> tuple[str, str, str]:
     return section, _dash(first_field), SECTION_LABELS.get(section, SECTION_LABELS[""])
 
 
+#: The page's words for a required field left blank: "Fyll i …" for what is typed, "Välj …"
+#: for what is chosen (the path without row numbers). The JSON API keeps the validator's words.
+BLANK_MESSAGES: dict[str, str] = {
+    "children.name": "Fyll i barnets namn.",
+    "other_children.name": "Fyll i barnets namn.",
+    "guardians.name": "Fyll i vårdnadshavarens namn.",
+    "guardians.relation": "Fyll i relationen till barnet.",
+    "guardians.informed": "Välj ja eller nej.",
+    "consultations.kind": "Välj vem du har rådgjort med.",
+    "concern.categories": "Välj minst en kategori.",
+    "concern.observations": "Fyll i vad du har sett och hört.",
+    "urgency": "Välj Akut eller Inte akut.",
+    "child_told": "Välj ja eller nej.",
+    "reporter.name": "Fyll i ditt namn.",
+    "reporter.title": "Fyll i din titel.",
+    "reporter.phone": "Fyll i ditt telefonnummer.",
+    "clinic.name": "Fyll i mottagningens namn.",
+    "clinic.municipality": "Välj mottagningens kommun i listan.",
+}
+_BLANK_CODES = {"missing", "string_too_short", "too_short"}
+#: Chosen from a list on the page: a format message ("fyra siffror") would not match it.
+_CHOSEN = {"clinic.municipality": "Välj mottagningens kommun i listan."}
+
+
+def _raw_value(raw: Raw, path: str) -> Any:
+    node: Any = raw
+    for part in path.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+#: The 18+ refusal on the page: two sentences; the full guidance is behind AGE_GUIDANCE_LINK.
+ADULT_SHORT = (
+    "Personen har fyllt 18 år, så formuläret tar inte emot en orosanmälan. Hjälp personen att "
+    "själv, med samtycke, kontakta socialtjänsten."
+)
+AGE_GUIDANCE_LINK = Markup(' <a href="#age-guidance">Mer om unga vuxna och samtycke</a>')
+
+
+def page_message(err: FieldError, raw: Raw) -> str:
+    """The message the page shows: one vocabulary for blank fields and for list choices."""
+    if err.code == "child_adult":
+        return ADULT_SHORT
+    generic = re.sub(r"\.\d+(?=\.|$)", "", err.field)
+    if generic in _CHOSEN:
+        return _CHOSEN[generic]
+    value = _raw_value(raw, err.field)
+    blank = err.code in _BLANK_CODES or (isinstance(value, str) and not value.strip())
+    if blank and generic in BLANK_MESSAGES:
+        return BLANK_MESSAGES[generic]
+    return err.message
+
+
 def page_errors(errors: Iterable[FieldError], raw: Raw) -> tuple[list[PageError], dict[str, str]]:
     """Errors for the summary (in order) and the inline message per slot (joined if several)."""
     out: list[PageError] = []
     by_slot: dict[str, str] = {}
+    adult_slots: set[str] = set()
     for err in errors:
         slot, anchor, label = _locate(err.field, raw)
+        err = FieldError(err.field, err.code, page_message(err, raw))
         out.append(PageError(field=anchor, label=label, message=err.message, slot=slot))
         by_slot[slot] = f"{by_slot[slot]} {err.message}" if slot in by_slot else err.message
+        if err.code == "child_adult":
+            adult_slots.add(slot)
+    for slot in adult_slots:  # inline only: the summary's entries are links already
+        by_slot[slot] = Markup.escape(by_slot[slot]) + AGE_GUIDANCE_LINK
     return out, by_slot
 
 

@@ -29,7 +29,7 @@ from models.form import ConcernForm
 from orosflow.core.clock import utcnow
 from orosflow.core.crypto import CryptoError, KeyMismatch
 from orosflow.core.db import session_scope
-from orosflow.core.legal import deadlines, legal_text
+from orosflow.core.legal import age_guidance, age_rule, deadlines, legal_text
 from orosflow.core.settings import PROJECT_ROOT, get_settings
 from orosflow.handover import trigger
 from orosflow.handover.duplicates import DuplicateSuspected, IdempotencyConflict, key_problem
@@ -41,6 +41,7 @@ from orosflow.handover.lifecycle import (
 )
 from orosflow.handover.submission import Receipt
 from orosflow.handover.validation import STOCKHOLM, FormInvalid
+from orosflow.identity import accounts
 from orosflow.identity.accounts import Principal
 from orosflow.portal import concern_form as cf
 from orosflow.portal.web import (
@@ -92,6 +93,12 @@ def _when(iso: str | None) -> str:
     return local_text(datetime.fromisoformat(iso)) if iso else "–"
 
 
+def _law(key: str) -> str:
+    """A legal reference as counselors see it: without the "inte verifierad" disclaimer (it
+    stays in the data and in the auditor's and admin's views)."""
+    return legal_text(key, flag_unverified=False)
+
+
 def _timeline() -> dict[str, Any]:
     """Deadline figures for "what happens next" (configuration, not hard-coded law)."""
     cfg = deadlines()
@@ -102,8 +109,8 @@ def _timeline() -> dict[str, Any]:
         "assessment_days": cfg["social_services"]["preliminary_assessment_days"],
         "feedback_days": cfg["social_services"]["feedback_days"],
         "feedback_verified": cfg["social_services"].get("feedback_days_verified", False),
-        "assessment_law": legal_text("preliminary_assessment"),
-        "feedback_law": legal_text("feedback_to_reporter"),
+        "assessment_law": _law("preliminary_assessment"),
+        "feedback_law": _law("feedback_to_reporter"),
     }
 
 
@@ -151,8 +158,13 @@ def form_page(
             "districts": cf.districts(),
             "districts_options": [(d_id, name) for d_id, name, _ in cf.districts()],
             "consultation_kinds": cf.CONSULTATION_KINDS,
-            "reporting_duty": legal_text("reporting_duty"),
-            "health_confidentiality": legal_text("health_confidentiality"),
+            "reporting_duty": _law("reporting_duty"),
+            "adult_short": cf.ADULT_SHORT,
+            "age_guidance": [
+                age_guidance(age_rule().adult_age, flag_unverified=False),
+                age_guidance(99, flag_unverified=False),
+            ],
+            "health_confidentiality": _law("health_confidentiality"),
             "t": _timeline(),
             "today": utcnow().astimezone(STOCKHOLM).date().isoformat(),
             "idle_minutes": get_settings().session_idle_minutes,
@@ -161,16 +173,21 @@ def form_page(
     )
 
 
+def _initial(principal: Principal) -> cf.Raw:
+    """An empty form with the clinic details the account remembers."""
+    return cf.initial(principal, accounts.clinic_details(principal.user_id))
+
+
 @pages.get("/reports/new")
 def new_report(request: Request, principal: CounselorUser) -> Response:
-    return form_page(request, cf.initial(principal))
+    return form_page(request, _initial(principal))
 
 
 @pages.get("/my/reports/new")
 def new_report_alias(request: Request, principal: CounselorUser) -> Response:
     """The form also here: app.py's ``/reports/{reference}`` link (registered before this
     router) catches ``GET /reports/new`` and sends counselors to ``/my/reports/new``."""
-    return form_page(request, cf.initial(principal))
+    return form_page(request, _initial(principal))
 
 
 @pages.post("/reports/new")
@@ -183,9 +200,10 @@ def post_report(
     if action in ("submit", "submit_confirmed"):
         raw = cf.prune_blank_rows(raw)
         token = raw["submission_token"]
+        data = cf.to_submission(raw)
         try:
             receipt = counselor_reports.submit_as(
-                cf.to_submission(raw),
+                data,
                 principal,
                 idempotency_key=None if key_problem(token) else f"web:{token}",
                 confirm_duplicate=action == "submit_confirmed",
@@ -210,6 +228,8 @@ def post_report(
             )
         if not receipt.replayed:  # a resend shows the first receipt; its flows already run
             _start_in_background(background, receipt)
+            # "Sparas till nästa gång": the accepted clinic details fill the next form.
+            accounts.remember_clinic_details(principal.user_id, cf.remembered_details(data))
         return RedirectResponse(f"/my/receipts/{receipt.sibling_group_id}", status_code=303)
     result = cf.apply_action(raw, action)
     if result is None:  # e.g. Enter pressed in a text field: the hidden default button
@@ -237,6 +257,11 @@ def receipt_page(request: Request, sibling_group_id: str, principal: CounselorUs
             "title": "Kvitto – anmälan sparad",
             "r": view,
             "submitted": local_text(view.submitted_at),
+            "when": local_text,
+            "call_reason": counselor_reports.call_reason,
+            "notes": {
+                row.reference: counselor_reports.journal_note(view, row) for row in view.rows
+            },
             "t": _timeline(),
         },
     )
@@ -269,6 +294,15 @@ _PHONE_ERROR_FIELD = {
     "answered_by_invalid": "phone.answered_by",
     "unknown_unit": "phone.unit_id",
 }
+
+
+def _unit_to_call(st: dict[str, Any]) -> str:
+    """The unit the phone form preselects: the first the routine says to call and no call is
+    recorded to yet; else the first phone-required recipient ("" only when there is none)."""
+    called = {c["unit_id"] for c in st["phone"]["recorded"]}
+    targets = [c["unit_id"] for c in st["phone"]["to_call"]]
+    targets += [h["unit_id"] for h in st["handovers"] if h["phone_required"]]
+    return next((u for u in targets if u not in called), targets[0] if targets else "")
 
 
 def _status_page(
@@ -311,9 +345,14 @@ def _status_page(
                 "answered_by": "",
                 "called_date": now.date().isoformat(),
                 "called_time": now.strftime("%H:%M"),
-                "unit_id": "",
+                "unit_id": _unit_to_call(st),
             },
-            "units": list(dict.fromkeys((h["unit_id"], h["unit_name"]) for h in st["handovers"])),
+            "units": list(
+                dict.fromkeys(
+                    [(c["unit_id"], c["unit_name"]) for c in st["phone"]["to_call"]]
+                    + [(h["unit_id"], h["unit_name"]) for h in st["handovers"]]
+                )
+            ),
             "closed": st["state"] in ("closed", "erased"),
             "decline_reasons": DECLINE_REASONS,
         },
@@ -456,14 +495,24 @@ class HandoverOut(BaseModel):
 
 class PhoneRecordOut(BaseModel):
     unit_id: str | None
+    unit_name: str | None = Field(None, description="The unit called, by name.")
     answered_by: str
     called_at: str | None
     recorded_by: str
 
 
+class PhoneTargetOut(BaseModel):
+    unit_id: str
+    unit_name: str
+    phone: str | None
+
+
 class PhoneOut(BaseModel):
     required: bool
     due_at: str | None
+    to_call: list[PhoneTargetOut] = Field(
+        default_factory=list, description="The units the routine says to phone."
+    )
     recorded: list[PhoneRecordOut]
     overdue: bool
 
@@ -487,6 +536,8 @@ class ReportStatusOut(BaseModel):
     reference: str
     state: str
     state_text: str
+    state_words: str = Field("", description="The state in Swedish words for the counselor.")
+    phone_step: str = Field("", description="The phone step in Swedish words (done or to do).")
     urgency: str
     submitted_at: str | None
     handed_over_at: str | None

@@ -29,6 +29,7 @@ from orosflow.handover.lifecycle import ActionResult, R, local_text, reporter_di
 from orosflow.handover.routing_call import (
     CallNow,
     Recipient,
+    all_decisions,
     calls_for,
     decide,
     recipients,
@@ -125,6 +126,45 @@ def submit_as(
 # --- the receipt ------------------------------------------------------------------------------
 
 
+#: Why the counselor must phone, in the counselor's words (rule codes stay with the auditor).
+CALL_REASONS: dict[str, str] = {
+    "R-ACUTE-PHONE": "Ärendet är akut och enheten har öppet nu: ring och berätta om oron.",
+    "R-OUT-OF-HOURS": "Ärendet är akut och kontoret har stängt: socialjouren tar akuta ärenden "
+    "per telefon.",
+    "R-SOCIALJOUR-CLOSED-112": "Socialjouren har stängt nu: ring 112 och be att få tala med "
+    "socialjouren.",
+    "R-PROTECTED-IDENTITY": "Barnet har skyddade personuppgifter: adress och stadsdelsområde "
+    "lämnas per telefon, inte i den skriftliga anmälan.",
+    "R-STOCKHOLM-DISTRICT-UNKNOWN": "Stadsdelsområdet är inte känt: berätta per telefon var "
+    "barnet bor, så att anmälan kommer till rätt stadsdelsförvaltning.",
+}
+DEFAULT_CALL_REASON = "Rutinen kräver telefonkontakt för den här anmälan."
+
+
+def call_reason(rule: str) -> str:
+    return CALL_REASONS.get(rule, DEFAULT_CALL_REASON)
+
+
+@dataclass
+class Delivery:
+    """Where the written report of one child goes, and whether it has been sent."""
+
+    unit_id: str
+    unit_name: str
+    sent_at: datetime | None  # when the unit was notified; None: not yet
+    opens_text: str | None  # "läses tidigast måndag …" when the unit was closed at submission
+
+
+@dataclass
+class PhoneDone:
+    """A recorded call: when, to which unit (by name), who answered."""
+
+    called_at: datetime
+    unit_id: str | None
+    unit_name: str | None
+    answered_by: str
+
+
 @dataclass
 class ReceiptRow:
     """One child's report on the receipt."""
@@ -135,6 +175,24 @@ class ReceiptRow:
     recipient: str | None  # the unit the written report goes to (first one)
     calls: list[CallNow] = field(default_factory=list)
     written: list[Recipient] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    phone_done: list[PhoneDone] = field(default_factory=list)
+    #: From the stored content, for the journal note: what the counselor answered.
+    child_told: bool | None = None
+    guardians_informed: list[tuple[bool, str | None]] = field(default_factory=list)
+
+    def call_done(self, call: CallNow) -> PhoneDone | None:
+        """The recorded call to this unit (a call without a unit counts for a single call)."""
+        for p in self.phone_done:
+            if p.unit_id == call.unit_id:
+                return p
+        if len(self.calls) == 1:
+            return next((p for p in self.phone_done if not p.unit_id), None)
+        return None
+
+    @property
+    def calls_open(self) -> list[CallNow]:
+        return [c for c in self.calls if self.call_done(c) is None]
 
 
 @dataclass
@@ -152,16 +210,56 @@ class ReceiptView:
     def call_now(self) -> bool:
         return self.acute or any(r.calls for r in self.rows)
 
+    @property
+    def calls_open(self) -> bool:
+        """Some call is still to be made (or, acute without a named unit, none is recorded)."""
+        if any(r.calls_open for r in self.rows):
+            return True
+        return self.acute and not any(r.calls or r.phone_done for r in self.rows)
 
-def _receipt_row(report: Report, child_name: str, decision: Decision) -> ReceiptRow:
+
+def _unit_names(s: Session, report: Report, decision: Decision | None) -> dict[str, str]:
+    names = {d.unit_id: d.unit_name for d in all_decisions(decision)} if decision else {}
+    names.update({h.unit_id: h.unit_name for h in lifecycle.report_handovers(s, report.id)})
+    return names
+
+
+def _phone_done(s: Session, report: Report, names: dict[str, str]) -> list[PhoneDone]:
+    calls = s.exec(
+        select(PhoneContact)
+        .where(PhoneContact.report_id == report.id)
+        .order_by(col(PhoneContact.called_at))
+    )
+    return [
+        PhoneDone(p.called_at, p.unit_id, names.get(p.unit_id or ""), p.answered_by) for p in calls
+    ]
+
+
+def _deliveries(s: Session, report: Report, written: list[Recipient]) -> list[Delivery]:
+    """Each written recipient with the time its notification went out (None: not yet)."""
+    sent: dict[str, datetime] = {}
+    for h in lifecycle.report_handovers(s, report.id):
+        if h.notified_at and h.unit_id not in sent:
+            sent[h.unit_id] = h.notified_at
+    return [Delivery(w.unit_id, w.unit_name, sent.get(w.unit_id), w.opens_text) for w in written]
+
+
+def _receipt_row(s: Session, report: Report, content: Any, decision: Decision) -> ReceiptRow:
     written = written_decisions(decision)
+    shown = recipients(decision)
+    names = _unit_names(s, report, decision)
+    form = content.form
     return ReceiptRow(
         report.reference,
         report.child_index,
-        child_name,
+        content.child.name,
         written[0].unit_name if written else decision.unit_name,
         calls_for(decision),
-        recipients(decision),
+        shown,
+        _deliveries(s, report, shown),
+        _phone_done(s, report, names),
+        form.child_told,
+        [(g.informed, g.not_informed_reason) for g in form.guardians],
     )
 
 
@@ -194,9 +292,45 @@ def receipt_view(sibling_group_id: str, principal: Principal) -> ReceiptView | N
                 rows.append(ReceiptRow(r.reference, r.child_index, None, None))
                 continue
             decision = stored_decision(r) or decide(content.child, content.form, r.submitted_at)
-            rows.append(_receipt_row(r, content.child.name, decision))
+            rows.append(_receipt_row(s, r, content, decision))
         first = reports[0]
         return ReceiptView(sibling_group_id, first.submitted_at, first.urgency, rows)
+
+
+def _yes_no(value: bool | None) -> str:
+    return "–" if value is None else ("ja" if value else "nej")
+
+
+def _guardians_text(guardians: list[tuple[bool, str | None]]) -> str:
+    """ "ja" / "nej, skäl: …" / per guardian when they differ; no names."""
+
+    def one(informed: bool, reason: str | None) -> str:
+        if informed:
+            return "ja"
+        return f"nej, skäl: {' '.join(reason.split())}" if reason else "nej"
+
+    if not guardians:
+        return "inga vårdnadshavare angivna"
+    texts = [one(informed, reason) for informed, reason in guardians]
+    if len(set(texts)) == 1:
+        return texts[0]
+    return "; ".join(f"vårdnadshavare {i}: {t}" for i, t in enumerate(texts, 1))
+
+
+def journal_note(view: ReceiptView, row: ReceiptRow) -> str:
+    """A short text for the clinic's patient record: when, to whom, the reference, and what
+    the counselor answered about informing the young person and the guardians. Nothing else
+    from the report (no name, no personnummer, no concern text)."""
+    at = view.submitted_at.astimezone(TZ)
+    units = " och ".join(dict.fromkeys(d.unit_name for d in row.deliveries)) or (
+        row.recipient or "socialtjänsten"
+    )
+    parts = [
+        f"Orosanmälan gjord {at:%Y-%m-%d} kl. {at:%H:%M} till {units}, referens {row.reference}",
+        f"den unge informerad: {_yes_no(row.child_told)}",
+        f"vårdnadshavare informerade: {_guardians_text(row.guardians_informed)}",
+    ]
+    return "; ".join(parts) + "."
 
 
 # --- status ------------------------------------------------------------------------------------
@@ -240,6 +374,50 @@ def _handover_json(s: Session, h: Handover, now: datetime) -> dict[str, Any]:
     return {k: _iso(v) if isinstance(v, datetime) else v for k, v in shown.items()}
 
 
+def state_words(state: str, handovers: list[dict[str, Any]]) -> str:
+    """The report's state as a counselor would say it (not the bare state label)."""
+    open_units = [h["unit_name"] for h in handovers if h["status"] in ("notified", "escalated")]
+    confirmed = [h["unit_name"] for h in handovers if h["status"] == "confirmed"]
+    if state == R.RECEIVED or (state == R.ROUTED and not handovers):
+        return "Sparad – skickas till socialtjänsten inom kort"
+    if state == R.ROUTED:
+        if open_units:
+            return f"Skickad till {' och '.join(dict.fromkeys(open_units))} – väntar på bekräftelse"
+        pending = [h["unit_name"] for h in handovers if h["status"] == "created"]
+        if pending:
+            return f"Skickas till {' och '.join(dict.fromkeys(pending))} inom några minuter"
+        return "Skickas till socialtjänsten"
+    if state == R.HANDED_OVER:
+        unit = " och ".join(dict.fromkeys(confirmed)) or "socialtjänsten"
+        return f"Mottagen av {unit} – väntar på återkoppling"
+    if state == R.FEEDBACK_RECEIVED:
+        return "Återkoppling har kommit"
+    if state == R.CLOSED:
+        return "Avslutad"
+    if state == R.ERASED:
+        return "Raderad"
+    return lifecycle.REPORT_LABELS.get(state, state)
+
+
+def phone_step(phone: dict[str, Any]) -> str:
+    """The phone step in words: done (when, with whom), to do (whom, by when), or not needed."""
+    if phone["recorded"]:
+        last = phone["recorded"][-1]
+        when = local_text(datetime.fromisoformat(last["called_at"]))
+        unit = f" med {last['unit_name']}" if last.get("unit_name") else ""
+        return f"Samtal registrerat {when}{unit}"
+    if not phone["required"]:
+        return "Telefonsamtal krävs inte"
+    who = " eller ".join(c["unit_name"] for c in phone["to_call"]) or "socialtjänsten"
+    due = (
+        f" – registrera senast {local_text(datetime.fromisoformat(phone['due_at']))}"
+        if phone["due_at"]
+        else ""
+    )
+    late = " (försenat)" if phone["overdue"] else ""
+    return f"Ring {who}: ej registrerat än{due}{late}"
+
+
 def report_status(s: Session, report: Report, now: datetime | None = None) -> dict[str, Any]:
     """Status of one report inside an open session."""
     now = now or utcnow()
@@ -257,12 +435,28 @@ def report_status(s: Session, report: Report, now: datetime | None = None) -> di
     )
     phone_due = lifecycle.phone_due(report)
     phone_open = report.status not in (R.CLOSED, R.ERASED)
+    decision = stored_decision(report)
+    names = _unit_names(s, report, decision)
+    to_call = (
+        [
+            {"unit_id": c.unit_id, "unit_name": c.unit_name, "phone": c.phone}
+            for c in calls_for(decision)
+        ]
+        if decision
+        else [
+            {"unit_id": h.unit_id, "unit_name": h.unit_name, "phone": h.phone}
+            for h in hs
+            if h.phone_required
+        ]
+    )
     phone = {
         "required": report.urgency == "acute" or any(h.phone_required for h in hs),
         "due_at": _iso(phone_due),
+        "to_call": list({c["unit_id"]: c for c in to_call}.values()),
         "recorded": [
             {
                 "unit_id": p.unit_id,
+                "unit_name": names.get(p.unit_id or ""),
                 "answered_by": p.answered_by,
                 "called_at": _iso(p.called_at),
                 "recorded_by": p.recorded_by,
@@ -309,14 +503,15 @@ def report_status(s: Session, report: Report, now: datetime | None = None) -> di
             f"{local_text(phone_due)})."
         )
     if feedback["overdue"]:
-        note = "" if feedback["deadline_verified"] else " (tidsfristen är inte verifierad i lag)"
         warnings.append(
-            f"Återkopplingen är försenad: den skulle ha kommit senast {local_text(fb_due)}{note}."
+            f"Återkopplingen är försenad: den skulle ha kommit senast {local_text(fb_due)}."
         )
     return {
         "reference": report.reference,
         "state": report.status,
         "state_text": lifecycle.REPORT_LABELS.get(report.status, report.status),
+        "state_words": state_words(report.status, handovers),
+        "phone_step": phone_step(phone),
         "urgency": report.urgency,
         "submitted_at": _iso(report.submitted_at),
         "handed_over_at": _iso(handed_over_at),

@@ -47,7 +47,7 @@ from orosflow.views.handover_summary import OPEN, handover_summary, is_overdue
 from routing import UnknownCodeError, get_router
 from routing.hours import TZ
 
-URGENCY_LABELS: dict[str, str] = {"acute": "Akut", "not_acute": "Ej akut"}
+URGENCY_LABELS: dict[str, str] = {"acute": "Akut", "not_acute": "Inte akut"}
 CONSULTATION_LABELS: dict[str, str] = {
     "colleague": "Kollega",
     "manager": "Chef",

@@ -274,3 +274,59 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page_state(
     assert len(run.rows) == 2 * 20
     assert min(run.passed) > 10, summary  # axe really checked each page
     assert not run.failures(), summary
+
+
+#: Per date element on the page: how many lines its text takes (1 = it did not wrap).
+DATE_LINES = """() => Array.from(document.querySelectorAll('main .date')).map(el => {
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  const tops = new Set(Array.from(range.getClientRects()).map(r => Math.round(r.top)));
+  return {text: el.textContent.trim(), lines: tops.size, ws: getComputedStyle(el).whiteSpace};
+})"""
+#: The right edge of every cell holding a state or a deadline, and the page's width.
+CELLS_RIGHT = """() => ({
+  width: document.documentElement.scrollWidth,
+  cells: Array.from(document.querySelectorAll(
+    '#my-reports td[data-label="Status"], #my-reports td[data-label="Tidsfrister"]'
+  )).map(td => Math.ceil(td.getBoundingClientRect().right)),
+})"""
+
+
+def test_focus_on_error_summary_and_lists_as_cards_on_a_phone(embedded: Any, browser: Any) -> None:
+    """Issue 12, item 7, in Chromium on the same server: after a failed submit the focus is on
+    the error summary (WCAG 2.4.3, 3.3.1), without any script of ours; at 390 px "Mina
+    anmälningar" shows state and deadlines without sideways scrolling and dates on one line;
+    the receipt's journal note gets its copy button when JavaScript runs."""
+    url, accounts = embedded.url, embedded.accounts
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="sv-SE")
+    page = ctx.new_page()
+    _login(page, url, accounts["counselor"])
+    _goto(page, f"{url}/reports/new")
+    _post(page, lambda: page.click("#submit-report"), status=400)
+    assert page.evaluate("document.activeElement && document.activeElement.id") == "error-summary"
+    _fill_form(page, "120315-0000")  # one error left: the focus goes to the summary again
+    _post(page, lambda: page.click("#submit-report"), status=400)
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    page.fill("#children-0-personal_number", pnr(date(2012, 3, 15), serial="674"))
+    _post(page, lambda: page.click("#submit-report"))
+    assert "/my/receipts/" in page.url
+    button = page.locator("button.copy-button")
+    assert button.is_visible()  # shown by /static/copy.js (hidden without JavaScript)
+    button.click()
+    page.wait_for_function("document.querySelector('.copy-status').textContent.length > 0")
+    note = page.input_value("textarea.journal-text")
+    assert note.startswith("Orosanmälan gjord ") and "Axel Axesson" not in note
+    ctx.close()
+
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, locale="sv-SE")
+    page = ctx.new_page()
+    _login(page, url, accounts["counselor"])
+    _goto(page, f"{url}/my/reports")
+    seen = page.evaluate(CELLS_RIGHT)
+    assert seen["width"] <= 390, f"my reports scroll sideways on a phone ({seen['width']} px)"
+    assert seen["cells"] and all(right <= 390 for right in seen["cells"]), seen
+    dates = page.evaluate(DATE_LINES)
+    assert dates, "no dates on the page"
+    wrapped = [d for d in dates if d["lines"] != 1 or d["ws"] != "nowrap"]
+    assert not wrapped, wrapped
+    ctx.close()

@@ -342,7 +342,8 @@ def test_acute_receipt_says_ring_nu_with_the_number(portal: TestClient, office_h
     assert "Ring nu" in box and "Södermalms stadsdelsförvaltning" in box
     assert phone and phone in box and 'href="tel:' in box
     assert "Vid fara för liv: ring 112" in box
-    assert "R-ACUTE-PHONE" in box
+    # Why, in words: the rule code stays with the auditor (issue 12).
+    assert "akut och enheten har öppet nu" in box and "R-ACUTE-PHONE" not in box
 
 
 def test_protected_identity_needs_a_call_even_when_not_acute(
@@ -356,7 +357,7 @@ def test_protected_identity_needs_a_call_even_when_not_acute(
             **{"children-0-protected_identity": "true", "children-0-address": ""},
         )
     )
-    assert 'id="call-now"' in page.text and "R-PROTECTED-IDENTITY" in page.text
+    assert 'id="call-now"' in page.text and "skyddade personuppgifter" in page.text
 
 
 def test_siblings_get_one_reference_each(portal: TestClient, office_hours: None) -> None:
@@ -390,11 +391,13 @@ def test_my_reports_lists_state_recipient_deadline_and_feedback(
     login(portal, "kim.kurator")
     page = portal.get("/my/reports")
     assert page.status_code == 200
-    row = re.search(rf"<tr>\s*<td><a[^>]*>{notified_report}</a>.*?</tr>", page.text, re.S)
+    row = re.search(rf"<tr>\s*<td[^>]*><a[^>]*>{notified_report}</a>.*?</tr>", page.text, re.S)
     assert row, "report not listed"
     assert "Södermalms stadsdelsförvaltning" in row.group(0)
-    assert "aviserad" in row.group(0) and "Bekräftelse senast" in row.group(0)
-    assert re.search(r"<td>Nej</td>\s*</tr>$", row.group(0))
+    # The state in words (issue 12), not the bare label "dirigerad".
+    assert "väntar på bekräftelse" in row.group(0) and "bekräftar senast" in row.group(0)
+    assert ">dirigerad<" not in row.group(0)
+    assert re.search(r"<td[^>]*>Nej</td>\s*</tr>$", row.group(0))
 
     status = portal.get(f"/my/reports/{notified_report}")
     assert status.status_code == 200
@@ -410,7 +413,7 @@ def test_my_reports_lists_state_recipient_deadline_and_feedback(
         json.loads(e.details)["purpose"] for e in events("content.read", "user:kim.kurator")
     ]
     assert purposes == ["counselor-feedback"]
-    assert "<td>Ja</td>" in portal.get("/my/reports").text
+    assert '<td data-label="Återkoppling">Ja</td>' in portal.get("/my/reports").text
 
 
 def test_counselor_records_the_phone_call(portal: TestClient, office_hours: None) -> None:
@@ -664,9 +667,9 @@ def test_receipt_shows_the_stored_decision_not_a_new_route(
     assert page.status_code == 200
     table = _receipt_table(page.text)
     assert stored.unit_name in table and "Södermalms stadsdelsförvaltning" not in table
-    assert f"Den skriftliga anmälan till {stored.unit_name} {OPENS_WORDS}." in table
+    assert f"Går till {stored.unit_name} och {OPENS_WORDS}." in table
     call = re.search(r'<section class="callout-urgent" id="call-now".*?</section>', page.text, re.S)
-    assert call and stored.unit_name in call.group(0) and stored.rule in call.group(0)
+    assert call and stored.unit_name in call.group(0) and stored.rule not in call.group(0)
     reads = events("content.read", "user:kim.kurator")
     assert [json.loads(e.details)["purpose"] for e in reads] == ["receipt"]  # the child's name
 
@@ -681,7 +684,7 @@ def test_receipt_of_an_old_report_without_stored_decision_routes_again(
     page = portal.get(location)
     assert page.status_code == 200
     assert "Södermalms stadsdelsförvaltning" in _receipt_table(page.text)
-    assert 'id="call-now"' in page.text and "R-ACUTE-PHONE" in page.text
+    assert 'id="call-now"' in page.text and "akut och enheten har öppet nu" in page.text
     assert "läses tidigast" not in page.text
 
 

@@ -8,7 +8,7 @@ grace period: no clinic's system stops at once), new tokens get theirs from
 ``orosflow users token --expires``.
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-02 15:30:00
 """
 
@@ -23,7 +23,7 @@ from alembic import op
 import models.types
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

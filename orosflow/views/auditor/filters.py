@@ -120,7 +120,7 @@ def parse_filters(
         bad("status", "status_invalid", "Välj en av statusarna i listan.")
     level = (urgency or "").strip() or None
     if level and level not in URGENCY_LABELS:
-        bad("urgency", "urgency_invalid", "Välj akut eller inte akut.")
+        bad("urgency", "urgency_invalid", "Välj Akut eller Inte akut.")
     if errors:
         raise FilterError(errors)
     return AuditFilters(

@@ -11,7 +11,7 @@ from routing import RULES, UnknownCodeError, get_router
 
 UNKNOWN_CATEGORY = "unknown"
 
-URGENCY_LABELS: dict[str, str] = {"acute": "akut", "not_acute": "inte akut"}
+URGENCY_LABELS: dict[str, str] = {"acute": "Akut", "not_acute": "Inte akut"}
 
 #: Swedish labels of the audit actions the code base writes; unknown actions show their code.
 ACTION_LABELS: dict[str, str] = {
