@@ -358,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
         "--env", action="append", default=[], metavar="KEY=VALUE", help="extra env for serve"
     )
     args = parser.parse_args(argv)
+    # A kill (or Ctrl-C of a background job, which ignores SIGINT) still stops serve below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     root = Path(tempfile.mkdtemp(prefix="orosflow-bench-serve-"))
     extra = dict(item.split("=", 1) for item in args.env)
     if args.limit:
