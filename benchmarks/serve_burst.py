@@ -265,6 +265,9 @@ def start_serve(root: Path, extra_env: dict[str, str] | None = None) -> Serve:
 
 
 def stop_serve(serve: Serve) -> None:
+    """Ctrl-C for serve, then whatever it left: its flow-run processes outlive a killed serve,
+    so the tree is taken before the signal."""
+    tree = descendants(serve.proc.pid)[1:]
     if serve.proc.poll() is None:
         os.killpg(serve.proc.pid, signal.SIGINT)
         try:
@@ -272,7 +275,7 @@ def stop_serve(serve: Serve) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(serve.proc.pid, signal.SIGKILL)
             serve.proc.wait()
-    for pid in descendants(serve.proc.pid)[1:]:  # die_with_parent should have ended them
+    for pid in tree:
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
