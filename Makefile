@@ -9,7 +9,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 PG_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
 
-.PHONY: serve test install postgres browser pdflibs lint clean bench screenshots reliability check-deploy a11y
+.PHONY: serve test install postgres browser pdflibs lint clean bench bench-serve screenshots reliability check-deploy a11y
 
 $(UV):
 	@echo "Installerar uv i $(TOOLS)/ …"
@@ -91,6 +91,11 @@ check-deploy: install postgres
 
 bench: install postgres
 	@$(UV) run python -m benchmarks.run
+
+# The embedded default under a burst: `orosflow serve`, 20 reports at once through the API and
+# one at a time (time-to-notify, receipts, 503s, peak RSS, flow-run processes at once).
+bench-serve: install
+	@$(UV) run python -m benchmarks.serve_burst
 
 # The fault tests of docs/reliability.md in one run, with the figures they print.
 RELIABILITY_TESTS := tests/test_fault_matrix.py tests/test_reconcile.py tests/test_serve_recovery.py \

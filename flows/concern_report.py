@@ -42,11 +42,6 @@ async def load_and_revalidate(report_id: str) -> str:
     return await asyncio.to_thread(delivery.load_and_revalidate, report_id)
 
 
-@task(name="pending-mails", retries=2, retry_delay_seconds=2, **TASK_OPTS)
-async def pending_mails(report_id: str) -> list[str]:
-    return await asyncio.to_thread(outbox.pending_mails, report_id)
-
-
 @task(name="send-mail", retries=5, retry_delay_seconds=[2, 5, 15, 30, 60], **TASK_OPTS)
 async def send_mail(mail_id: str) -> str:
     """ "sent", "done" (nothing left to send) or "busy" (another sender holds it: not retried
@@ -73,7 +68,11 @@ async def _concern_report(report_id: str) -> None:
     tried: set[str] = set()
     sent = 0
     # A second round sends what the first queued (the alerts of a handover that failed closed).
-    while todo := [m for m in await pending_mails(report_id) if m not in tried]:
+    # Listing the queue is a plain read, not a task: its task runs told auditors nothing and
+    # each cost the embedded SQLite server writes (events, task-run records) during a burst.
+    while todo := [
+        m for m in await asyncio.to_thread(outbox.pending_mails, report_id) if m not in tried
+    ]:
         for mid in todo:
             tried.add(mid)
             try:

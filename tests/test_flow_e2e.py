@@ -131,7 +131,7 @@ async def test_siblings_flow_runs_notify_right_units_without_personal_data(
 
     # Run names are the reference numbers; the only parameter is the report id.
     async with get_client() as client:
-        # Prefect 3.8.8's client sends sort/limit null, which this server refuses (422).
+        # Explicit sort/limit: Prefect 3.8.8's client sent null for them (422 on FastAPI 0.151+).
         runs = await client.read_flow_runs(limit=200, sort=FlowRunSort.START_TIME_DESC)
     for item in receipt.reports:
         mine = [r for r in runs if r.parameters == {"report_id": item.report_id}]

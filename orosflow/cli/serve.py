@@ -68,9 +68,27 @@ def prepare(settings: Settings) -> None:
     secure_tree(var)
 
 
+#: The embedded server's database is one SQLite file with one writer at a time, shared by the
+#: API and the server's services. Services serve does not use are off, so a burst's API writes
+#: do not queue behind them: no work pools or workers (foreman), no cancelled parent runs
+#: (cancellation_cleanup), no pause (pause_expirations), no automations (triggers), no
+#: concurrency leases (repossessor); late_runs would write a "Late" state for every run a burst
+#: leaves waiting for the runner limit, and the runner starts them either way. The scheduler
+#: (cron deployments), event persister (the reconciler reads heartbeats) and task-run recorder
+#: (the UI's task runs) stay on. Anything the operator sets in the environment wins.
+EMBEDDED_SERVER_ENV = {
+    "PREFECT_SERVER_SERVICES_FOREMAN_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_REPOSSESSOR_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
+}
+
+
 def start_prefect_server(port: int, home: Path, log_file: Path) -> subprocess.Popen[bytes]:
     """Run ``prefect server start`` as a child process with our settings."""
-    env = dict(os.environ)
+    env = {**EMBEDDED_SERVER_ENV, **os.environ}
     env.update(
         PREFECT_HOME=str(home),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
@@ -83,7 +101,7 @@ def start_prefect_server(port: int, home: Path, log_file: Path) -> subprocess.Po
         [
             sys.executable,
             "-m",
-            "prefect",
+            "orosflow.cli.prefect_server",  # Prefect's CLI; SQLite writes wait, never 503
             "server",
             "start",
             "--host",

@@ -1,0 +1,408 @@
+"""``make bench-serve``: the embedded default (``orosflow serve``) as a user meets it.
+
+Starts ``orosflow serve`` on a throw-away ``var/`` and free ports, makes a counselor with an API
+token, and submits the example form through ``POST /api/v1/reports``:
+
+1. one report at a time (``--single``, default 5): time from submit to its mail in the capture;
+2. a burst (``--burst``, default 20) submitted at once, while a probe submits 5 more reports,
+   3 s apart, as the burst drains: time-to-notify of the burst, receipt times of the
+   burst and of the probe, HTTP 503s the Prefect server answered (its log), the peak RSS of
+   serve and all its descendants, and the most flow-run processes alive at once.
+
+The machine is what it is: on a shared machine say so next to the figures. Usage::
+
+    .venv/bin/python -m benchmarks.serve_burst [--burst 20] [--single 5] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import email.policy
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.env import free_port
+from benchmarks.stats import ms, percentile
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "report.json"
+COUNSELOR_EMAIL = "kurator@ungdomsmottagning.example.se"
+#: What Prefect's server logs for every request it answers 503 (with the failing statement).
+RETRYABLE = "Encountered retryable exception in request"
+PROBES = 5
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+# --- the process tree ------------------------------------------------------------------------
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (a snapshot of /proc)."""
+    tree, out, todo = _children(), [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(tree.get(p, []))
+    return out
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def is_flow_run(pid: int) -> bool:
+    """A flow-run process the runner started (``python -m prefect.engine``)."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return False
+    return b"prefect.engine" in cmd
+
+
+@dataclass
+class Sampler:
+    """Samples serve's process tree every ``interval`` s: peak RSS and peak flow-run count."""
+
+    root_pid: int
+    interval: float = 0.5
+    peak_rss: int = 0
+    peak_runs: int = 0
+    peak_run_rss: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            pids = descendants(self.root_pid)
+            rss = {p: rss_bytes(p) for p in pids}
+            runs = [p for p in pids if is_flow_run(p)]
+            self.peak_rss = max(self.peak_rss, sum(rss.values()))
+            self.peak_runs = max(self.peak_runs, len(runs))
+            self.peak_run_rss = max([self.peak_run_rss, *(rss[p] for p in runs)])
+
+    def reset(self) -> None:
+        self.peak_rss = self.peak_runs = self.peak_run_rss = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# --- orosflow serve ----------------------------------------------------------------------------
+
+
+@dataclass
+class Serve:
+    """A running ``orosflow serve`` on a temp ``var/``, with a counselor's API token."""
+
+    var: Path
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+    portal: str
+    prefect_api: str
+    token: str
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.var / "mail"
+
+    def submit(self) -> tuple[str, float, float]:
+        """POST the example form; returns (reference, wall time at submit, seconds taken)."""
+        body = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+        body["reporter"]["email"] = COUNSELOR_EMAIL
+        body["confirm_duplicate"] = True  # the same example child again and again
+        req = urllib.request.Request(
+            f"{self.portal}/api/v1/reports",
+            data=json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        at, started = time.time(), time.perf_counter()
+        with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 (loopback)
+            receipt = json.loads(resp.read())
+        return receipt["reports"][0]["reference"], at, time.perf_counter() - started
+
+    def mails(self) -> dict[str, float]:
+        """Reference → when its first mail was stored (the .eml's mtime)."""
+        out: dict[str, float] = {}
+        for path in self.mail_dir.glob("*.eml"):
+            with path.open("rb") as fh:
+                msg = email.message_from_binary_file(fh, policy=email.policy.default)
+            ref = str(msg["X-Orosflow-Reference"])
+            out[ref] = min(out.get(ref, float("inf")), path.stat().st_mtime)
+        return out
+
+    def wait_for_mails(self, refs: set[str], timeout: float) -> dict[str, float]:
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.mails()
+            if refs <= got.keys() or time.monotonic() > deadline:
+                return {r: got[r] for r in refs if r in got}
+            time.sleep(0.25)
+
+    def count_503(self) -> int:
+        """503s the Prefect server answered: it logs each (PREFECT_SERVER_LOG_RETRYABLE_ERRORS,
+        set by :func:`start_serve`); its clients retry them silently after 2, 4, 8 … s."""
+        log = self.var / "log" / "prefect-server.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return text.count(RETRYABLE)
+
+
+def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "orosflow.cli.main", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=True,
+    )
+    return out.stdout
+
+
+def _wait(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"serve ended (code {proc.returncode})")
+        try:
+            with urllib.request.urlopen(url, timeout=3) as resp:  # noqa: S310 (loopback)
+                if resp.status == 200:
+                    return
+        except (OSError, urllib.error.HTTPError):
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def start_serve(root: Path, extra_env: dict[str, str] | None = None) -> Serve:
+    """Start ``orosflow serve`` under ``root`` and wait until it takes reports."""
+    var = root / "var"
+    prefect_port, portal_port = free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OROSFLOW_", "PREFECT_"))},
+        "OROSFLOW_VAR_DIR": str(var),
+        "OROSFLOW_SMTP_HOST": "127.0.0.1",
+        "OROSFLOW_SMTP_PORT": str(free_port()),
+        "OROSFLOW_PREFECT_PORT": str(prefect_port),
+        "OROSFLOW_PORTAL_PORT": str(portal_port),
+        "OROSFLOW_PORTAL_URL": f"http://127.0.0.1:{portal_port}",
+        "PREFECT_HOME": str(var / "prefect"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
+        "PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "true",  # count the 503s (and see why)
+        **(extra_env or {}),
+    }
+    _cli(
+        env,
+        "users",
+        "add",
+        "kurator",
+        "--role",
+        "counselor",
+        "--name",
+        "Kurator",
+        "--email",
+        COUNSELOR_EMAIL,
+        "--password-stdin",
+        stdin="kurator-losenord-123\n",
+    )
+    token = json.loads(_cli(env, "users", "token", "kurator", "--name", "bench"))["token"]
+    var.mkdir(parents=True, exist_ok=True)
+    out = (var / "serve.out").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orosflow.cli.main", "serve"],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    portal = f"http://127.0.0.1:{portal_port}"
+    api = env["PREFECT_API_URL"]
+    _wait(f"{portal}/healthz", 300, proc)
+    # Reports are taken at once, but their runs need serve's deployments to exist.
+    _wait(f"{api}/deployments/name/concern-report/concern-report", 300, proc)
+    return Serve(var, env, proc, portal, api, token)
+
+
+def stop_serve(serve: Serve) -> None:
+    """Ctrl-C for serve, then whatever it left: its flow-run processes outlive a killed serve,
+    so the tree is taken before the signal."""
+    tree = descendants(serve.proc.pid)[1:]
+    if serve.proc.poll() is None:
+        os.killpg(serve.proc.pid, signal.SIGINT)
+        try:
+            serve.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(serve.proc.pid, signal.SIGKILL)
+            serve.proc.wait()
+    for pid in tree:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+# --- the measurements ----------------------------------------------------------------------------
+
+
+def one_at_a_time(serve: Serve, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        ref, at, _took = serve.submit()
+        got = serve.wait_for_mails({ref}, 120)
+        if ref in got:
+            out.append(got[ref] - at)
+    return out
+
+
+@dataclass
+class Burst:
+    notify: list[float]
+    receipts: list[float]
+    probe_receipts: list[float]
+    missing: int
+    drain: float
+    peak_rss: int
+    peak_runs: int
+    peak_run_rss: int
+    http_503: int
+
+
+def burst(serve: Serve, n: int, sampler: Sampler, timeout: float = 900) -> Burst:
+    before_503 = serve.count_503()
+    sampler.reset()
+    start = threading.Barrier(n)
+
+    def one() -> tuple[str, float, float]:
+        start.wait()
+        return serve.submit()
+
+    t0 = time.time()
+    with ThreadPoolExecutor(n) as pool:
+        results = list(pool.map(lambda _: one(), range(n)))
+    refs = {ref: at for ref, at, _ in results}
+    # While the burst drains: a few more reports, 3 s apart, to time receipts under load (few:
+    # each is one more flow run for the drain).
+    probes: list[float] = []
+    deadline = time.monotonic() + timeout
+    while len(probes) < PROBES and not refs.keys() <= serve.mails().keys():
+        probes.append(serve.submit()[2])
+        time.sleep(3)
+    got = serve.wait_for_mails(set(refs), max(0.0, deadline - time.monotonic()))
+    return Burst(
+        notify=[got[r] - at for r, at in refs.items() if r in got],
+        receipts=[took for _, _, took in results],
+        probe_receipts=probes,
+        missing=len(refs) - len(got),
+        drain=max(got.values(), default=t0) - t0,
+        peak_rss=sampler.peak_rss,
+        peak_runs=sampler.peak_runs,
+        peak_run_rss=sampler.peak_run_rss,
+        http_503=serve.count_503() - before_503,
+    )
+
+
+def secs(values: list[float]) -> str:
+    """p50 / p95 in seconds (milliseconds when short)."""
+    if not values:
+        return "–"
+    return " / ".join(
+        ms(q) if q < 1 else f"{q:.1f} s" for q in (percentile(values, 50), percentile(values, 95))
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--burst", type=int, default=20)
+    parser.add_argument("--single", type=int, default=5)
+    parser.add_argument("--limit", type=int, help="OROSFLOW_FLOW_RUN_LIMIT (default: serve's)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="extra env for serve"
+    )
+    args = parser.parse_args(argv)
+    # A kill (or Ctrl-C of a background job, which ignores SIGINT) still stops serve below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    root = Path(tempfile.mkdtemp(prefix="orosflow-bench-serve-"))
+    extra = dict(item.split("=", 1) for item in args.env)
+    if args.limit:
+        extra["OROSFLOW_FLOW_RUN_LIMIT"] = str(args.limit)
+    started = time.perf_counter()
+    say(f"starting orosflow serve in {root} …")
+    serve = start_serve(root, extra)
+    say(f"  taking reports after {time.perf_counter() - started:.1f} s")
+    sampler = Sampler(serve.proc.pid)
+    try:
+        single = one_at_a_time(serve, args.single)
+        say(
+            f"one at a time ({len(single)}/{args.single}): time-to-notify p50 / p95 "
+            f"{secs(single)}, max {max(single, default=0):.1f} s"
+        )
+        b = burst(serve, args.burst, sampler)
+        say(
+            f"burst of {args.burst} at once: {args.burst - b.missing} notified, "
+            f"{b.missing} missing, all within {b.drain:.1f} s"
+        )
+        say(f"  time-to-notify p50 / p95 {secs(b.notify)}")
+        say(
+            f"  receipts of the burst p50 / p95 {secs(b.receipts)}; during the drain "
+            f"({len(b.probe_receipts)} probes) {secs(b.probe_receipts)}"
+        )
+        say(f"  HTTP 503 in the logs: {b.http_503}")
+        say(
+            f"  peak RSS of serve and its descendants: {b.peak_rss / 2**20:.0f} MiB; "
+            f"most flow-run processes at once: {b.peak_runs} "
+            f"(largest {b.peak_run_rss / 2**20:.0f} MiB)"
+        )
+    finally:
+        sampler.stop()
+        stop_serve(serve)
+        if args.keep:
+            say(f"logs kept in {root / 'var' / 'log'} and {root / 'var' / 'serve.out'}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
