@@ -30,6 +30,7 @@ from orosflow.core.settings import PROJECT_ROOT, get_settings
 from orosflow.handover.lifecycle import local_text
 from orosflow.identity.accounts import Principal, principal_for_token
 from orosflow.portal.sessions import ActiveSession, csrf_belongs_to, load_session
+from orosflow.views import names
 
 log = logging.getLogger("orosflow.portal")
 
@@ -68,6 +69,10 @@ def reports_text(count: int) -> str:
 
 
 templates.env.filters["reports"] = reports_text
+# Names instead of internal ids on counselors' and intake officers' pages (one place: names.py).
+templates.env.filters["unit_name"] = names.unit_name
+templates.env.filters["actor_name"] = names.actor_name
+templates.env.filters["without_rule_codes"] = names.without_rule_codes
 
 
 # --- errors ------------------------------------------------------------------------------------
