@@ -5,7 +5,7 @@ codes (``R-ACUTE-PHONE``, ``L-DECLINE-REROUTE``): programs, the API and the audi
 A counselor or an intake officer reads names: the unit's name from the routing directory, a
 person's display name from their account, an explanation without its list of rule codes.
 This is the one place that turns one into the other; the portal registers each function as a
-Jinja filter (``unit_name``, ``actor_name``, ``without_rule_codes``). The auditor's pages do
+Jinja filter (``unit_name``, ``district_name``, ``actor_name``, ``without_rule_codes``). The auditor's pages do
 not use ``without_rule_codes``: rule codes stay in their view.
 """
 
@@ -36,6 +36,14 @@ def unit_name(unit_id: str | None) -> str:
         return get_router().unit(unit_id).name
     except UnknownCodeError:
         return "okänd enhet"
+
+
+def district_name(value: str | None) -> str:
+    """A Stockholm district area's name ("Södermalm") for the id or name the form stored."""
+    if not value:
+        return "–"
+    district = get_router().resolve_district(value)
+    return district.name if district is not None else "okänt stadsdelsområde"
 
 
 def actor_name(actor: str | None, s: Session | None = None) -> str:
