@@ -5,8 +5,8 @@ codes (``R-ACUTE-PHONE``, ``L-DECLINE-REROUTE``): programs, the API and the audi
 A counselor or an intake officer reads names: the unit's name from the routing directory, a
 person's display name from their account, an explanation without its list of rule codes.
 This is the one place that turns one into the other; the portal registers each function as a
-Jinja filter (``unit_name``, ``district_name``, ``actor_name``, ``without_rule_codes``). The auditor's pages do
-not use ``without_rule_codes``: rule codes stay in their view.
+Jinja filter (``unit_name``, ``district_name``, ``actor_name``, ``without_rule_codes``). The
+auditor's pages do not use ``without_rule_codes``: rule codes stay in their view.
 """
 
 from __future__ import annotations

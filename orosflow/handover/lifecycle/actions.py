@@ -459,6 +459,10 @@ def _save_feedback(
                 "En ändring görs som en rättelse (”Rätta återkopplingen”); inget har ändrats.",
             )
         fid = str(uuid.uuid4())
+        at = utcnow()
+        if current is not None and at <= current.recorded_at:
+            # Entries are ordered by time: a correction is always after what it corrects.
+            at = current.recorded_at + timedelta(milliseconds=1)
         s.add(
             Feedback(
                 id=fid,
@@ -466,7 +470,7 @@ def _save_feedback(
                 handover_id=h.id,
                 unit_id=h.unit_id,
                 data_enc=seal_json(key, payload, f"feedback:{report.id}:{fid}"),
-                recorded_at=utcnow(),
+                recorded_at=at,
                 recorded_by=by,
             )
         )
