@@ -97,11 +97,12 @@ def cmd_phone(args: argparse.Namespace) -> int:
 
 def cmd_feedback(args: argparse.Namespace) -> int:
     from orosflow.core.clock import utcnow
-    from orosflow.handover.lifecycle import record_feedback
+    from orosflow.handover.lifecycle import correct_feedback, record_feedback
 
     day = args.date or utcnow().astimezone(STOCKHOLM).date()
+    action = correct_feedback if args.correct else record_feedback
     return _run(
-        lambda: record_feedback(args.reference, args.unit, args.outcome, day, args.by),
+        lambda: action(args.reference, args.unit, args.outcome, day, args.by),
         deliver=True,
     )
 
@@ -181,6 +182,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     f.add_argument("--date", type=_date, help="beslutets datum (standard: i dag)")
     f.add_argument("--by", required=True, help="vem som registrerar")
+    f.add_argument(
+        "--correct",
+        action="store_true",
+        help="rätta en redan registrerad återkoppling (loggas som feedback.corrected)",
+    )
     f.set_defaults(func=cmd_feedback)
 
     st = subparsers.add_parser("status", help="anmälans status, tidsfrister och återkoppling")

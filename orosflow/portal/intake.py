@@ -69,6 +69,8 @@ NOTICES: dict[str, str] = {
     "Kuratorn och driften har larmats.",
     "feedback": "Återkopplingen är registrerad. Kuratorn får besked om att den finns att läsa "
     "i portalen.",
+    "feedback_corrected": "Återkopplingen är rättad. Kuratorn får besked om att den finns att "
+    "läsa i portalen.",
 }
 #: Which form field a refused action points at (the rest point at the action's section).
 ERROR_FIELDS: dict[str, tuple[str, str]] = {
@@ -84,6 +86,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "confirm": ("confirm", "Bekräfta mottagandet"),
     "decline": ("decline", "Avböj"),
     "feedback": ("feedback", "Återkoppling"),
+    "correct": ("correct", "Rätta återkopplingen"),
 }
 
 
@@ -142,6 +145,9 @@ def _report_page(
             "values": values or {},
             "outcomes": FEEDBACK_OUTCOMES,
             "reasons": DECLINE_REASONS,
+            "unit_choices": inbox.decline_choices(principal, exclude=view.handover.unit_id)
+            if view.can_decline
+            else [],
             "consultation_labels": inbox.CONSULTATION_LABELS,
             "municipality_name": inbox.municipality_name,
             "today": inbox.today().isoformat(),
@@ -167,6 +173,8 @@ def _refused(
 ) -> Response:
     """Re-render the report with the Swedish reason at the top (nothing was changed)."""
     field, label = ERROR_FIELDS.get(exc.code) or SECTIONS[action]
+    if action == "correct" and field in ("outcome", "decided_on"):
+        field = f"correct_{field}"  # the correction form's own fields
     status = 409 if isinstance(exc, IllegalTransition) else 400
     return _report_page(
         request,
@@ -259,6 +267,35 @@ def _print_context(view: ReportView, principal: Principal, *, pdf: bool) -> dict
         "consultation_labels": inbox.CONSULTATION_LABELS,
         "municipality_name": inbox.municipality_name,
     }
+
+
+@pages.post("/reports/{reference}/feedback/correct")
+def correct_feedback_page(
+    request: Request,
+    reference: str,
+    principal: IntakeUser,
+    outcome: str = Form(""),
+    decided_on: str = Form(""),
+) -> Response:
+    """The explicit correction of recorded feedback (audited as ``feedback.corrected``)."""
+    values = {"correct_outcome": outcome, "correct_decided_on": decided_on}
+    try:
+        day = date.fromisoformat(decided_on.strip()) if decided_on.strip() else None
+    except ValueError:
+        bad = LifecycleError("date_invalid", "Ange datumet som ÅÅÅÅ-MM-DD, t.ex. 2026-11-23.")
+        return _refused(request, principal, reference, "correct", bad, values)
+    try:
+        result = inbox.correct_feedback(principal, reference, outcome, day)
+    except NotVisible as missing:
+        raise _deny(principal, missing, via="correct-form") from None
+    except LifecycleError as exc:
+        if exc.code == "outcome_invalid":
+            exc = LifecycleError(exc.code, "Välj vad socialtjänsten har beslutat.")
+        return _refused(request, principal, reference, "correct", exc, values)
+    if not result.changed:
+        repeat = IllegalTransition("feedback_repeat", result.message)
+        return _refused(request, principal, reference, "correct", repeat, values)
+    return _done(result.reference, "feedback_corrected")
 
 
 @pages.get("/reports/{reference}/print")
@@ -406,6 +443,21 @@ def feedback_api(reference: str, body: FeedbackIn, principal: ApiIntake) -> Acti
         return _action(inbox.record_feedback(principal, reference, body.outcome, body.decided_on))
     except NotVisible as missing:
         raise _deny(principal, missing, via="api-feedback", api=True) from None
+    except LifecycleError as exc:
+        raise _api_error(exc) from None
+
+
+@api.post(
+    "/{reference}/feedback/correction",
+    summary="Correct recorded feedback (audited as feedback.corrected; both entries stay)",
+    response_model=ActionOut,
+    responses=ACTION_RESPONSES,
+)
+def correct_feedback_api(reference: str, body: FeedbackIn, principal: ApiIntake) -> ActionOut:
+    try:
+        return _action(inbox.correct_feedback(principal, reference, body.outcome, body.decided_on))
+    except NotVisible as missing:
+        raise _deny(principal, missing, via="api-correct", api=True) from None
     except LifecycleError as exc:
         raise _api_error(exc) from None
 

@@ -36,6 +36,7 @@ from orosflow.portal.sessions import (
     load_session,
     open_session,
 )
+from orosflow.views import names
 
 log = logging.getLogger("orosflow.portal")
 
@@ -74,6 +75,11 @@ def reports_text(count: int) -> str:
 
 
 templates.env.filters["reports"] = reports_text
+# Names instead of internal ids on counselors' and intake officers' pages (one place: names.py).
+templates.env.filters["unit_name"] = names.unit_name
+templates.env.filters["district_name"] = names.district_name
+templates.env.filters["actor_name"] = names.actor_name
+templates.env.filters["without_rule_codes"] = names.without_rule_codes
 
 
 # --- errors ------------------------------------------------------------------------------------

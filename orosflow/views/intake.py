@@ -17,6 +17,7 @@ refused content access.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, datetime
 from enum import StrEnum
@@ -27,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from models.accounts import Role
 from models.form import ConcernForm, categories
-from models.tables import Feedback, Handover, Report
+from models.tables import Handover, Report
 from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
 from orosflow.core.crypto import load_keyring
@@ -35,6 +36,7 @@ from orosflow.core.db import session_scope
 from orosflow.handover import lifecycle
 from orosflow.handover.content import ReportErased, read_report
 from orosflow.handover.lifecycle import (
+    FEEDBACK_OUTCOMES,
     REPORT_LABELS,
     ActionResult,
     H,
@@ -43,6 +45,7 @@ from orosflow.handover.lifecycle import (
     R,
 )
 from orosflow.identity.accounts import Principal
+from orosflow.views import names
 from orosflow.views.handover_summary import OPEN, handover_summary, is_overdue
 from routing import UnknownCodeError, get_router
 from routing.hours import TZ
@@ -151,11 +154,30 @@ class InboxList(BaseModel):
 
 
 class FeedbackInfo(BaseModel):
-    """That feedback was recorded, by whom and when (the outcome itself stays encrypted)."""
+    """Feedback the officer's unit recorded: when, by whom, and (decrypted for the unit that
+    gave it, with the audited opening) the outcome. A later entry of the same unit is a
+    correction of the one before it."""
 
     unit_id: str
     recorded_at: datetime
     recorded_by: str
+    recorded_by_name: str = Field(description="The recorder's display name.")
+    outcome: str | None = Field(
+        None, description="opened, not_opened or already_ongoing; null when not readable."
+    )
+    outcome_text: str | None = None
+    decided_on: date | None = None
+    corrected: bool = Field(False, description="This entry corrected an earlier one.")
+    superseded: bool = Field(False, description="A later correction replaced this entry.")
+
+
+class SiblingInfo(BaseModel):
+    """A linked report of the same sibling group: its reference and municipality only."""
+
+    reference: str
+    municipality: str | None
+    municipality_name: str
+    visible: bool = Field(description="Routed to one of the caller's units (it can be opened).")
 
 
 class ReportView(BaseModel):
@@ -171,6 +193,11 @@ class ReportView(BaseModel):
     handover: HandoverInfo = Field(description="The handover the actions apply to.")
     handovers: list[HandoverInfo] = Field(description="All handovers to the officer's units.")
     feedback: list[FeedbackInfo]
+    siblings: list[SiblingInfo] = Field(
+        default_factory=list,
+        description="The other children's reports from the same form (reference and "
+        "municipality only; none when the content is withheld).",
+    )
     erased: bool = Field(description="Retention has erased the content; only metadata is left.")
     withheld: bool = Field(
         False,
@@ -337,13 +364,8 @@ def open_report(principal: Principal, reference: str, *, purpose: str) -> Report
                 ).form.without_protected_details()
             except ReportErased:
                 erased = True
-        feedback = s.exec(
-            select(Feedback)
-            .where(
-                Feedback.report_id == report.id, col(Feedback.unit_id).in_(sorted(principal.units))
-            )
-            .order_by(col(Feedback.recorded_at))
-        ).all()
+        feedback = _feedback_infos(s, principal, report, readable=not withheld and not erased)
+        siblings = [] if withheld else _siblings(s, principal, report)
         current = _pick(hs)
         infos = [_handover_info(s, h, now) for h in hs]
         main = next(i for i in infos if i.handover_id == current.id)
@@ -362,14 +384,8 @@ def open_report(principal: Principal, reference: str, *, purpose: str) -> Report
             submitted_at=report.submitted_at.astimezone(TZ),
             handover=main,
             handovers=infos,
-            feedback=[
-                FeedbackInfo(
-                    unit_id=f.unit_id,
-                    recorded_at=f.recorded_at.astimezone(TZ),
-                    recorded_by=f.recorded_by,
-                )
-                for f in feedback
-            ],
+            feedback=feedback,
+            siblings=siblings,
             erased=erased,
             withheld=withheld,
             content_notice=DECLINED_NOTICE if withheld else None,
@@ -383,6 +399,82 @@ def open_report(principal: Principal, reference: str, *, purpose: str) -> Report
                 and not erased
             ),
         )
+
+
+def _feedback_infos(
+    s: Session, principal: Principal, report: Report, *, readable: bool
+) -> list[FeedbackInfo]:
+    """The feedback of the officer's units, oldest first; the outcome is decrypted only when
+    the content may be read (the opening that calls this is the audited read)."""
+    rows = [f for f in lifecycle.feedback_rows(s, report) if f.unit_id in principal.units]
+    out: list[FeedbackInfo] = []
+    seen: set[str] = set()
+    for i, f in enumerate(rows):
+        data: dict[str, Any] = {}
+        if readable:
+            try:
+                data = lifecycle.open_feedback(s, report, f)
+            except ReportErased:
+                data = {}
+        outcome = data.get("outcome")
+        out.append(
+            FeedbackInfo(
+                unit_id=f.unit_id,
+                recorded_at=f.recorded_at.astimezone(TZ),
+                recorded_by=f.recorded_by,
+                recorded_by_name=names.actor_name(f.recorded_by, s),
+                outcome=outcome,
+                outcome_text=FEEDBACK_OUTCOMES.get(outcome or ""),
+                decided_on=date.fromisoformat(data["decided_on"]) if data else None,
+                corrected=f.handover_id in seen,
+                superseded=any(g.handover_id == f.handover_id for g in rows[i + 1 :]),
+            )
+        )
+        seen.add(f.handover_id)
+    return out
+
+
+def _sibling_municipality(s: Session, report: Report) -> str | None:
+    """The municipality a sibling's report went to: its active handover's, else the stored
+    routing decision's (metadata; nothing is decrypted)."""
+    hs = lifecycle.report_handovers(s, report.id)
+    active = [h for h in hs if h.status not in (H.DECLINED, H.FAILED)]
+    if active or hs:
+        h = min(active or hs, key=lambda h: (h.position, -h.attempt))
+        return h.municipality
+    if report.decision_json:
+        code = json.loads(report.decision_json).get("municipality")
+        return code if isinstance(code, str) else None
+    return None
+
+
+def _siblings(s: Session, principal: Principal, report: Report) -> list[SiblingInfo]:
+    """The other reports of the report's sibling group (one form, one report per child): the
+    reference and municipality only, never their content. Showing them to an officer of
+    another unit is metadata only; ``visible`` says whether the officer may open one."""
+    others = s.exec(
+        select(Report)
+        .where(Report.sibling_group_id == report.sibling_group_id, Report.id != report.id)
+        .order_by(col(Report.child_index))
+    ).all()
+    out = []
+    for other in others:
+        code = _sibling_municipality(s, other)
+        own = s.exec(
+            select(Handover.id).where(
+                Handover.report_id == other.id,
+                col(Handover.unit_id).in_(sorted(principal.units)),
+            )
+        ).first()
+        out.append(
+            SiblingInfo(
+                reference=other.reference,
+                municipality=code,
+                municipality_name=municipality_name(code),
+                visible=own is not None,
+            )
+        )
+    return out
 
 
 # --- actions ----------------------------------------------------------------------------------
@@ -401,6 +493,19 @@ def _erased(reference: str) -> IllegalTransition:
         f"Innehållet i anmälan {reference} är raderat enligt gallringsreglerna; åtgärden "
         "kan inte utföras.",
     )
+
+
+def correct_feedback(
+    principal: Principal, reference: str, outcome: str, decided_on: date | None = None
+) -> ActionResult:
+    """Correct the unit's recorded feedback (an audited ``feedback.corrected``)."""
+    unit_id = _action_unit(principal, reference, frozenset({H.CONFIRMED}))
+    try:
+        return lifecycle.correct_feedback(
+            reference, unit_id, outcome, decided_on or today(), by=principal.actor
+        )
+    except ReportErased:
+        raise _erased(reference) from None
 
 
 def confirm(principal: Principal, reference: str) -> ActionResult:
@@ -445,6 +550,58 @@ def unit_names(principal: Principal) -> dict[str, str]:
         except UnknownCodeError:
             out[uid] = uid
     return out
+
+
+#: Swedish alphabetical order: å, ä, ö after z.
+_SV_ORDER = str.maketrans({"å": "{", "ä": "|", "ö": "}", "é": "e", "ü": "u"})
+
+
+def _sv_key(text: str) -> str:
+    return text.casefold().translate(_SV_ORDER)
+
+
+UnitGroup = tuple[str, list[tuple[str, str]]]
+
+
+def decline_choices(principal: Principal, exclude: str | None = None) -> list[UnitGroup]:
+    """The units an officer may name as the right receiver, by name, in groups for a
+    ``<select>``: the units of the officer's own municipality first (Stockholm's districts,
+    the municipality's intake and its socialjour), then Stockholm's district administrations,
+    then every municipality's intake unit. Values are unit ids (what the API accepts); names
+    come from the routing directory. ``exclude`` is the declining unit itself."""
+    router = get_router()
+    directory = router.directory
+    units = directory.units
+    own_codes: list[str] = []
+    for uid in sorted(principal.units):
+        unit = units.get(uid)
+        for code in unit.municipalities if unit else ():
+            if code not in own_codes:
+                own_codes.append(code)
+    listed: set[str] = {exclude} if exclude else set()
+    groups: list[UnitGroup] = []
+
+    def take(uids: list[str]) -> list[tuple[str, str]]:
+        out = [(uid, units[uid].name) for uid in uids if uid in units and uid not in listed]
+        listed.update(uid for uid, _ in out)
+        return out
+
+    districts = sorted(
+        (u for u in units.values() if u.kind == "district"), key=lambda u: _sv_key(u.name)
+    )
+    for code in sorted(own_codes, key=lambda c: _sv_key(router.municipality_name(c))):
+        own = [u.id for u in districts if u.municipality == code]
+        own += [directory.intake_of[code], directory.socialjour_of[code]]
+        options = take(own)
+        if options:
+            groups.append((f"Er kommun: {router.municipality_name(code)}", options))
+    options = take([u.id for u in districts])
+    if options:
+        groups.append(("Stockholms stad: stadsdelsförvaltningar", options))
+    ordered = sorted(router.municipalities(), key=lambda m: _sv_key(m.name))
+    options = take([directory.intake_of[m.code] for m in ordered])
+    groups.append(("Alla kommuner: mottagningen för barn och unga", options))
+    return groups
 
 
 def municipality_name(code: str | None) -> str:

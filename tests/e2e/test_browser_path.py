@@ -2,8 +2,9 @@
 
 a counselor signs in, fills the concern form with a mistake, sees the error, corrects it and
 gets a receipt; the notification reaches the SMTP capture through a real Prefect flow run; the
-intake officer signs in, opens the report, confirms it and downloads its PDF; the auditor
-sees the whole chain. Screenshots of the form, the inbox and the audit view are saved on the way.
+intake officer signs in, opens the report, confirms it, downloads its PDF and records
+feedback (shown in words); the auditor sees the whole chain.
+Screenshots of the form, the inbox and the audit view are saved on the way.
 """
 
 from __future__ import annotations
@@ -117,6 +118,14 @@ def test_counselor_to_intake_to_auditor_in_chromium(
     text = pdf_text(pdf)
     for needle in (reference, CHILD_NAME, MARKING):
         assert needle in text, needle
+    # Feedback: the outcome in words, its date and who recorded it; then only a correction.
+    page.check("#outcome")  # the first choice: an investigation is opened
+    _click_and_load(page, "button:has-text('Registrera återkoppling')")
+    given = page.inner_text("#feedback")
+    assert "Utredning inleds" in given, given
+    assert embedded.accounts["intake"]["display_name"] in given and "user:" not in given
+    assert page.locator("#feedback summary:has-text('Rätta återkopplingen')").count() == 1
+    assert page.locator("button:has-text('Registrera återkoppling')").count() == 0
     ctx.close()
 
     # --- the auditor: the whole chain, no child data -----------------------------------------

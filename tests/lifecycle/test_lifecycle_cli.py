@@ -66,6 +66,12 @@ def test_cli_confirm_status_feedback(
     assert out["delivery"] == {"flow_runs": []} and "ligger kvar" in err
     [queued] = outbox.pending_mails()
     assert queued.endswith(".feedback-1")
+    # Another outcome is a correction: refused without --correct, audited with it.
+    other = ["feedback", ref, "--unit", "sdf-sodermalm", "--outcome", "opened", "--by", "Eva"]
+    code, out, err = run(other, capsys)
+    assert code != 0 and "Rätta återkopplingen" in err
+    code, out, err = run([*other, "--correct"], capsys)
+    assert code == 0 and out["changed"] and out["details"]["corrected"] and "rättad" in err
 
     argv = ["handover", "phone", ref, "--answered-by", "Sam", "--at", "2026-11-23T10:05"]
     code, out, err = run([*argv, "--by", "Kim"], capsys)

@@ -358,6 +358,7 @@ def test_protected_identity_needs_a_call_even_when_not_acute(
         )
     )
     assert 'id="call-now"' in page.text and "skyddade personuppgifter" in page.text
+    assert "R-PROTECTED-IDENTITY" not in page.text
 
 
 def test_siblings_get_one_reference_each(portal: TestClient, office_hours: None) -> None:
@@ -408,7 +409,8 @@ def test_my_reports_lists_state_recipient_deadline_and_feedback(
         notified_report, "sdf-sodermalm", "opened", date(2026, 11, 23), by="user:sara.sodermalm"
     )
     status = portal.get(f"/my/reports/{notified_report}")
-    assert "Utredning inleds" in status.text and "sara.sodermalm" in status.text
+    assert "Utredning inleds" in status.text and "Sara Södermalm" in status.text
+    assert "user:" not in status.text
     purposes = [
         json.loads(e.details)["purpose"] for e in events("content.read", "user:kim.kurator")
     ]
@@ -685,6 +687,7 @@ def test_receipt_of_an_old_report_without_stored_decision_routes_again(
     assert page.status_code == 200
     assert "Södermalms stadsdelsförvaltning" in _receipt_table(page.text)
     assert 'id="call-now"' in page.text and "akut och enheten har öppet nu" in page.text
+    assert "R-ACUTE-PHONE" not in page.text
     assert "läses tidigast" not in page.text
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,9 +20,18 @@ from orosflow.core.db import session_scope
 from orosflow.core.smtp_capture import MailCapture
 from orosflow.handover.lifecycle import read_feedback
 from orosflow.handover.retention import erase_report
+from orosflow.handover.submission import submit
 from orosflow.identity.accounts import add_user
 
-from factories import SECRET_ADDRESS, SECRET_CONCERN, SECRET_NAME, SECRET_SCHOOL, child, form
+from factories import (
+    SECRET_ADDRESS,
+    SECRET_CONCERN,
+    SECRET_NAME,
+    SECRET_SCHOOL,
+    child,
+    form,
+    pnr,
+)
 from portal_support import PASSWORD, api_headers, hand_over, login, submit_example
 
 EXAMPLE = form()
@@ -174,7 +183,7 @@ def test_opening_shows_content_and_audits_each_opening_once(
         "Lillebror Barnsson",
         "Chef",  # consultation
         "Södermalms stadsdelsförvaltning",
-        "R-STOCKHOLM-DISTRICT",  # the rule that chose the unit
+        "ansvarig är Södermalms stadsdelsförvaltning",  # why this unit, without rule codes
         "2026-11-24 12:00",  # confirm by noon the next working day
     ):
         assert shown in page.text, shown
@@ -290,7 +299,8 @@ def test_print_view_renders_without_navigation_and_is_audited(
     page = portal.get(f"/intake/reports/{notified_report}/print")
     assert page.status_code == 200
     assert f"Orosanmälan {notified_report}" in page.text
-    assert "Utskriven" in page.text and "Sara Södermalm (user:sara.sodermalm)" in page.text
+    assert "Utskriven" in page.text and "Sara Södermalm" in page.text
+    assert "user:" not in page.text
     assert "2026-11-23 10:00" in page.text  # printed at, Stockholm time
     assert EXAMPLE_CHILD["name"] in page.text
     assert "Huvudmeny" not in page.text and "<nav" not in page.text
@@ -367,3 +377,182 @@ def report_id_of(reference: str) -> str:
     """The report id of ``reference`` (it may have several handovers)."""
     with session_scope() as s:
         return s.exec(select(Report).where(Report.reference == reference)).one().id
+
+
+# --- decline by name, feedback shown and corrected, siblings (issue 12) -----------------------
+
+
+def _options(html: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The right-receiver list of the decline form: (group label, [(value, name)])."""
+    select_ = re.search(r'<select id="right_unit_id".*?</select>', html, re.S)
+    assert select_, "no right-receiver list"
+    groups = re.findall(r'<optgroup label="([^"]*)">(.*?)</optgroup>', select_.group(0), re.S)
+    return [
+        (label, re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', body))
+        for label, body in groups
+    ]
+
+
+def test_decline_offers_units_by_name_own_municipality_first(
+    portal: TestClient, notified_report: str
+) -> None:
+    csrf = login(portal, "sara.sodermalm")
+    groups = _options(portal.get(f"/intake/reports/{notified_report}").text)
+    labels = [label for label, _ in groups]
+    assert labels[0] == "Er kommun: Stockholm" and labels[-1].startswith("Alla kommuner")
+    own = dict(groups[0][1])
+    assert own["sdf-norrmalm"] == "Norrmalms stadsdelsförvaltning"
+    assert "sdf-sodermalm" not in own  # not the declining unit itself
+    assert list(own)[-2:] == ["intake-0180", "sj-0180"]  # districts, then the city, its jour
+    everyone = dict(groups[-1][1])
+    assert len(everyone) == 289  # every other municipality's intake unit, by name
+    assert everyone["intake-0182"] == "Socialtjänsten i Nacka, mottagning barn och unga"
+    names = list(everyone.values())
+    assert names[0] == "Socialtjänsten i Ale, mottagning barn och unga"
+    assert names[-1].startswith("Socialtjänsten i Ö")  # Swedish order: Å, Ä, Ö last
+
+    # Without JavaScript the list posts the unit id; the name "Norrmalm" is not an id.
+    bad = portal.post(
+        f"/intake/reports/{notified_report}/decline",
+        data={"csrf_token": csrf, "reason": "wrong_district", "right_unit_id": "Norrmalm"},
+    )
+    assert bad.status_code == 400 and 'href="#right_unit_id"' in bad.text
+    assert handover_of(notified_report)[1].status == "notified"
+    resp = portal.post(
+        f"/intake/reports/{notified_report}/decline",
+        data={"csrf_token": csrf, "reason": "wrong_district", "right_unit_id": "sdf-norrmalm"},
+        follow_redirects=False,
+    )
+    assert resp.status_code == 303
+    with session_scope() as s:
+        units = {h.unit_id: h.status for h in s.exec(select(Handover))}
+    assert units == {"sdf-sodermalm": "declined", "sdf-norrmalm": "created"}
+
+
+async def test_feedback_outcome_is_shown_and_a_change_is_an_audited_correction(
+    portal: TestClient, notified_report: str
+) -> None:
+    csrf = login(portal, "sara.sodermalm")
+    url = f"/intake/reports/{notified_report}"
+    portal.post(f"{url}/confirm", data={"csrf_token": csrf})
+    portal.post(
+        f"{url}/feedback",
+        data={"csrf_token": csrf, "outcome": "opened", "decided_on": "2026-11-23"},
+    )
+    page = portal.get(url).text
+    box = re.search(r'<div id="feedback".*?</div>\s*\n\s*\n', page, re.S)
+    assert box, "no feedback box"
+    given = box.group(0)
+    assert "Utredning inleds" in given and "2026-11-23" in given
+    assert "Registrerad</dt><dd>2026-11-23 10:00 av Sara Södermalm" in given
+    assert "user:" not in given
+    assert 'action="/intake/reports/' + notified_report + '/feedback"' not in given  # no plain form
+    assert "<summary>Rätta återkopplingen</summary>" in given
+
+    # A plain second recording with another outcome is refused: nothing changes.
+    other = portal.post(
+        f"{url}/feedback",
+        data={"csrf_token": csrf, "outcome": "not_opened", "decided_on": "2026-11-23"},
+    )
+    assert other.status_code == 409 and "Rätta återkopplingen" in other.text
+    assert not events("feedback.corrected")
+
+    resp = portal.post(
+        f"{url}/feedback/correct",
+        data={"csrf_token": csrf, "outcome": "not_opened", "decided_on": "2026-11-23"},
+        follow_redirects=False,
+    )
+    assert resp.status_code == 303
+    page = portal.get(resp.headers["location"]).text
+    assert "Återkopplingen är rättad" in page
+    assert "Utredning inleds inte" in page and "Rättad</dt>" in page
+    assert "Före rättelsen: Utredning inleds (beslut 2026-11-23)" in page
+    [event] = events("feedback.corrected", SARA)
+    details = json.loads(event.details)
+    assert (details["previous_outcome"], details["outcome"]) == ("opened", "not_opened")
+    assert event.rule == "L-FEEDBACK-CORRECT"
+    for secret in (EXAMPLE_CHILD["name"], EXAMPLE_CHILD["personal_number"]):
+        assert secret not in event.details
+
+    same = portal.post(
+        f"{url}/feedback/correct",
+        data={"csrf_token": csrf, "outcome": "not_opened", "decided_on": "2026-11-23"},
+    )
+    assert same.status_code == 409 and len(events("feedback.corrected")) == 1
+    items = read_feedback(notified_report, actor="system:test")
+    assert [(i["outcome"], i["corrected"], i["superseded"]) for i in items] == [
+        ("opened", False, True),
+        ("not_opened", True, False),
+    ]
+
+    # The same through the API: a correction endpoint; the plain one refuses a change.
+    headers = api_headers("sara.sodermalm")
+    refused = portal.post(
+        f"/api/v1/inbox/{notified_report}/feedback",
+        json={"outcome": "already_ongoing", "decided_on": "2026-11-23"},
+        headers=headers,
+    )
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "feedback_exists"
+    fixed = portal.post(
+        f"/api/v1/inbox/{notified_report}/feedback/correction",
+        json={"outcome": "already_ongoing", "decided_on": "2026-11-23"},
+        headers=headers,
+    )
+    assert fixed.status_code == 200 and fixed.json()["changed"] is True
+    body = portal.get(f"/api/v1/inbox/{notified_report}", headers=headers).json()
+    assert [f["outcome"] for f in body["feedback"] if not f["superseded"]] == ["already_ongoing"]
+    assert body["feedback"][-1]["recorded_by_name"] == "Sara Södermalm"
+
+    # The counselor sees the current outcome, marked as corrected.
+    login(portal, "kim.kurator")
+    status = portal.get(f"/my/reports/{notified_report}").text
+    assert "Utredning pågår redan" in status and "rättat en tidigare återkoppling" in status
+    assert "Utredning inleds inte" not in status
+
+
+async def test_officer_sees_sibling_references_and_municipalities_only(
+    portal: TestClient, smtp: MailCapture, office_hours: None
+) -> None:
+    receipt = submit(
+        form(
+            children=[
+                child(),
+                child(
+                    name="Syster Hemligsson",
+                    personal_number=pnr(date(2014, 6, 1)),
+                    municipality="0182",
+                    district=None,
+                    school="Systerns hemliga skola",
+                ),
+            ]
+        ),
+        actor="user:kim.kurator",
+    )
+    sodermalm, nacka = (r.reference for r in receipt.reports)
+    await hand_over(sodermalm)
+    await hand_over(nacka)
+
+    login(portal, "sara.sodermalm")
+    page = portal.get(f"/intake/reports/{sodermalm}").text
+    section = re.search(r'<section aria-labelledby="siblings-h">.*?</section>', page, re.S)
+    assert section, "no siblings section"
+    assert f"{nacka}</span> – Nacka (0182)" in section.group(0)
+    assert f'href="/intake/reports/{nacka}"' not in page  # not Södermalm's to open
+    for secret in ("Syster Hemligsson", "Systerns hemliga skola"):
+        assert secret not in page
+    api = portal.get(f"/api/v1/inbox/{sodermalm}", headers=api_headers("sara.sodermalm"))
+    assert api.json()["siblings"] == [
+        {
+            "reference": nacka,
+            "municipality": "0182",
+            "municipality_name": "Nacka (0182)",
+            "visible": False,
+        }
+    ]
+    assert portal.get(f"/intake/reports/{nacka}").status_code == 404
+
+    login(portal, "nils.nacka")
+    theirs = portal.get(f"/intake/reports/{nacka}").text
+    assert f"{sodermalm}</span> – Stockholm (0180)" in theirs
+    assert EXAMPLE_CHILD["name"] not in theirs.split('id="content-h"')[0]

@@ -377,7 +377,43 @@ def record_feedback(
     reference: str, unit_id: str, outcome: str, decided_on: date, by: str
 ) -> ActionResult:
     """A unit that confirmed receipt records its feedback (encrypted: it is sensitive); the
-    report becomes feedback_received and the counselor is told that feedback exists."""
+    report becomes feedback_received and the counselor is told that feedback exists.
+
+    Recorded once per handover: the same feedback again changes nothing; a different one is
+    refused (``feedback_exists``), because a change is a correction (:func:`correct_feedback`),
+    audited as such."""
+    return _save_feedback(reference, unit_id, outcome, decided_on, by, correct=False)
+
+
+def correct_feedback(
+    reference: str, unit_id: str, outcome: str, decided_on: date, by: str
+) -> ActionResult:
+    """Correct the unit's recorded feedback: a new entry that replaces the current one (both
+    stay on record), audited as ``feedback.corrected`` with the previous and the new outcome
+    code; the counselor is told again. The same values as now change nothing."""
+    return _save_feedback(reference, unit_id, outcome, decided_on, by, correct=True)
+
+
+def feedback_rows(s: Session, report: Report, handover_id: str | None = None) -> list[Feedback]:
+    """A report's feedback entries, oldest first. Per handover the newest is the current one
+    and every later entry corrected the one before it."""
+    stmt = select(Feedback).where(Feedback.report_id == report.id)
+    if handover_id is not None:
+        stmt = stmt.where(Feedback.handover_id == handover_id)
+    return list(s.exec(stmt.order_by(col(Feedback.recorded_at), col(Feedback.id))))
+
+
+def open_feedback(s: Session, report: Report, f: Feedback) -> dict[str, Any]:
+    """One entry's sealed outcome and decision date (``ReportErased`` once the key is gone).
+    The caller audits the read."""
+    data = open_json(_data_key(s, report), f.data_enc, f"feedback:{report.id}:{f.id}")
+    assert isinstance(data, dict)
+    return data
+
+
+def _save_feedback(
+    reference: str, unit_id: str, outcome: str, decided_on: date, by: str, *, correct: bool
+) -> ActionResult:
     by = _who(by)
     if outcome not in FEEDBACK_OUTCOMES:
         codes = ", ".join(f"{k} ({v})" for k, v in FEEDBACK_OUTCOMES.items())
@@ -400,16 +436,33 @@ def record_feedback(
             )
         key = _data_key(s, report)
         payload = {"outcome": outcome, "decided_on": decided_on.isoformat()}
-        earlier = list(s.exec(select(Feedback).where(Feedback.handover_id == h.id)))
-        for f in earlier:
-            if open_json(key, f.data_enc, f"feedback:{report.id}:{f.id}") == payload:
-                return ActionResult(
-                    report.reference,
-                    False,
-                    f"Samma återkoppling från {h.unit_name} är redan registrerad.",
-                    {"feedback_id": f.id},
-                )
+        earlier = feedback_rows(s, report, h.id)
+        current = earlier[-1] if earlier else None
+        now_data = open_feedback(s, report, current) if current is not None else None
+        if now_data == payload:
+            return ActionResult(
+                report.reference,
+                False,
+                f"Samma återkoppling från {h.unit_name} är redan registrerad; inget har ändrats.",
+                {"feedback_id": current.id if current else None},
+            )
+        if correct and current is None:
+            raise IllegalTransition(
+                "no_feedback",
+                f"{h.unit_name} har inte registrerat någon återkoppling för {report.reference} "
+                "att rätta; registrera den först.",
+            )
+        if not correct and current is not None:
+            raise IllegalTransition(
+                "feedback_exists",
+                f"Återkoppling från {h.unit_name} är redan registrerad för {report.reference}. "
+                "En ändring görs som en rättelse (”Rätta återkopplingen”); inget har ändrats.",
+            )
         fid = str(uuid.uuid4())
+        at = utcnow()
+        if current is not None and at <= current.recorded_at:
+            # Entries are ordered by time: a correction is always after what it corrects.
+            at = current.recorded_at + timedelta(milliseconds=1)
         s.add(
             Feedback(
                 id=fid,
@@ -417,20 +470,47 @@ def record_feedback(
                 handover_id=h.id,
                 unit_id=h.unit_id,
                 data_enc=seal_json(key, payload, f"feedback:{report.id}:{fid}"),
-                recorded_at=utcnow(),
+                recorded_at=at,
                 recorded_by=by,
             )
         )
         s.flush()
-        append_event(
-            s,
-            actor=by,
-            action="feedback.recorded",
-            report_id=report.id,
-            handover_id=h.id,
-            rule="L-FEEDBACK",
-            details={"feedback_id": fid, "unit_id": h.unit_id},
-        )
+        if current is not None and now_data is not None:
+            # Outcome codes only (no personal data): the auditor sees what the correction did.
+            append_event(
+                s,
+                actor=by,
+                action="feedback.corrected",
+                report_id=report.id,
+                handover_id=h.id,
+                rule="L-FEEDBACK-CORRECT",
+                details={
+                    "feedback_id": fid,
+                    "corrects": current.id,
+                    "unit_id": h.unit_id,
+                    "previous_outcome": now_data.get("outcome"),
+                    "outcome": outcome,
+                    "decision_date_changed": now_data.get("decided_on") != payload["decided_on"],
+                },
+            )
+            message = (
+                f"Återkopplingen från {h.unit_name} är rättad; kuratorn får besked om att den "
+                "finns att läsa i portalen."
+            )
+        else:
+            append_event(
+                s,
+                actor=by,
+                action="feedback.recorded",
+                report_id=report.id,
+                handover_id=h.id,
+                rule="L-FEEDBACK",
+                details={"feedback_id": fid, "unit_id": h.unit_id},
+            )
+            message = (
+                f"Återkopplingen från {h.unit_name} är registrerad; kuratorn får besked om att "
+                "den finns att läsa i portalen."
+            )
         if report.status == R.HANDED_OVER:
             apply_transition(s, "feedback", report, actor=by, reference=report.reference)
         enqueue_mail(s, f"{h.id}.feedback-{len(earlier) + 1}", "feedback_notice", report.id, h.id)
@@ -438,30 +518,25 @@ def record_feedback(
         result = ActionResult(
             report.reference,
             True,
-            f"Återkopplingen från {h.unit_name} är registrerad; kuratorn får besked om att den "
-            "finns att läsa i portalen.",
-            {"feedback_id": fid, "handover_id": h.id},
+            message,
+            {"feedback_id": fid, "handover_id": h.id, "corrected": current is not None},
         )
     return _delivered(result, report_id, ref)
 
 
 def read_feedback(reference: str, actor: str, purpose: str = "feedback") -> list[dict[str, Any]]:
-    """Decrypt the feedback of a report for ``actor``; the read is an audit event."""
+    """Decrypt the feedback of a report for ``actor``; the read is an audit event.
+
+    ``corrected``: the entry replaced an earlier one of the same unit; ``superseded``: a later
+    correction replaced it (the current entry of a unit is the one not superseded)."""
     actor = _who(actor)
     with session_scope() as s:
         report = report_by_reference(s, reference)
-        rows = list(
-            s.exec(
-                select(Feedback)
-                .where(Feedback.report_id == report.id)
-                .order_by(col(Feedback.recorded_at))
-            )
-        )
-        key = _data_key(s, report)
+        rows = feedback_rows(s, report)
         out = []
-        for f in rows:
-            data = open_json(key, f.data_enc, f"feedback:{report.id}:{f.id}")
-            assert isinstance(data, dict)
+        seen: set[str] = set()
+        for i, f in enumerate(rows):
+            data = open_feedback(s, report, f)
             out.append(
                 {
                     "feedback_id": f.id,
@@ -471,8 +546,11 @@ def read_feedback(reference: str, actor: str, purpose: str = "feedback") -> list
                     "decided_on": data["decided_on"],
                     "recorded_at": f.recorded_at.isoformat(),
                     "recorded_by": f.recorded_by,
+                    "corrected": f.handover_id in seen,
+                    "superseded": any(g.handover_id == f.handover_id for g in rows[i + 1 :]),
                 }
             )
+            seen.add(f.handover_id)
         append_event(
             s,
             actor=actor,

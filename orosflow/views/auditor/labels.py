@@ -34,6 +34,7 @@ ACTION_LABELS: dict[str, str] = {
     "mail.undeliverable": "E-post kunde inte skickas",
     "phone.recorded": "Telefonkontakt registrerad",
     "feedback.recorded": "Återkoppling registrerad",
+    "feedback.corrected": "Återkoppling rättad (tidigare och nytt utfall i detaljerna)",
     "access.denied": "Åtkomst nekad",
     "audit.exported": "Granskningsdata exporterad",
 }
@@ -57,6 +58,8 @@ OTHER_RULES: dict[str, str] = {
     "L-FAIL-CLOSED": "Ingen nåbar mottagare: kuratorn och driften larmas.",
     "L-PHONE": "Kuratorns telefonkontakt med socialtjänsten registrerad.",
     "L-FEEDBACK": "Socialtjänsten har lämnat återkoppling (innehållet visas inte här).",
+    "L-FEEDBACK-CORRECT": "Enheten rättade sin återkoppling; båda uppgifterna finns kvar och "
+    "kuratorn får besked.",
     "L-CLOSE": "Ärendet är avslutat.",
 }
 
