@@ -138,7 +138,8 @@ def test_sign_in_maps_groups_to_role_and_units_and_signs_out_at_both_ends(
     _wait(page, site, f"{site.url}/intake")
     header = page.locator(".who").inner_text()
     assert "Mottagningshandläggare" in header, header  # the role from her group
-    assert "sdf-sodermalm" in page.locator("main").inner_text()  # the unit from her group
+    inbox = page.locator("main").inner_text()
+    assert "Södermalms stadsdelsförvaltning" in inbox, inbox  # the unit from her group
     # The account follows the groups (an administrator had made her an auditor).
     listed = {u["username"]: u for u in json.loads(run_cli("users", "list", env=site.env).stdout)}
     assert (listed["anna"]["role"], listed["anna"]["units"]) == ("intake", ["sdf-sodermalm"])
