@@ -234,24 +234,51 @@ def feedback_page(
     outcome: str = Form(""),
     decided_on: str = Form(""),
 ) -> Response:
-    values = {"outcome": outcome, "decided_on": decided_on}
+    return _feedback_form(request, reference, principal, outcome, decided_on, correct=False)
+
+
+@pages.post("/reports/{reference}/feedback/correct")
+def correct_feedback_page(
+    request: Request,
+    reference: str,
+    principal: IntakeUser,
+    outcome: str = Form(""),
+    decided_on: str = Form(""),
+) -> Response:
+    """The explicit correction of recorded feedback (audited as ``feedback.corrected``)."""
+    return _feedback_form(request, reference, principal, outcome, decided_on, correct=True)
+
+
+def _feedback_form(
+    request: Request,
+    reference: str,
+    principal: Principal,
+    outcome: str,
+    decided_on: str,
+    *,
+    correct: bool,
+) -> Response:
+    """Feedback and its correction take the same form fields and refuse the same way."""
+    form, prefix = ("correct", "correct_") if correct else ("feedback", "")
+    values = {f"{prefix}outcome": outcome, f"{prefix}decided_on": decided_on}
     try:
         day = date.fromisoformat(decided_on.strip()) if decided_on.strip() else None
     except ValueError:
         bad = LifecycleError("date_invalid", "Ange datumet som ÅÅÅÅ-MM-DD, t.ex. 2026-11-23.")
-        return _refused(request, principal, reference, "feedback", bad, values)
+        return _refused(request, principal, reference, form, bad, values)
+    record = inbox.correct_feedback if correct else inbox.record_feedback
     try:
-        result = inbox.record_feedback(principal, reference, outcome, day)
+        result = record(principal, reference, outcome, day)
     except NotVisible as missing:
-        raise _deny(principal, missing, via="feedback-form") from None
+        raise _deny(principal, missing, via=f"{form}-form") from None
     except LifecycleError as exc:
         if exc.code == "outcome_invalid":
             exc = LifecycleError(exc.code, "Välj vad socialtjänsten har beslutat.")
-        return _refused(request, principal, reference, "feedback", exc, values)
+        return _refused(request, principal, reference, form, exc, values)
     if not result.changed:
         repeat = IllegalTransition("feedback_repeat", result.message)
-        return _refused(request, principal, reference, "feedback", repeat, values)
-    return _done(result.reference, "feedback")
+        return _refused(request, principal, reference, form, repeat, values)
+    return _done(result.reference, "feedback_corrected" if correct else "feedback")
 
 
 def _print_context(view: ReportView, principal: Principal, *, pdf: bool) -> dict[str, Any]:
@@ -267,35 +294,6 @@ def _print_context(view: ReportView, principal: Principal, *, pdf: bool) -> dict
         "consultation_labels": inbox.CONSULTATION_LABELS,
         "municipality_name": inbox.municipality_name,
     }
-
-
-@pages.post("/reports/{reference}/feedback/correct")
-def correct_feedback_page(
-    request: Request,
-    reference: str,
-    principal: IntakeUser,
-    outcome: str = Form(""),
-    decided_on: str = Form(""),
-) -> Response:
-    """The explicit correction of recorded feedback (audited as ``feedback.corrected``)."""
-    values = {"correct_outcome": outcome, "correct_decided_on": decided_on}
-    try:
-        day = date.fromisoformat(decided_on.strip()) if decided_on.strip() else None
-    except ValueError:
-        bad = LifecycleError("date_invalid", "Ange datumet som ÅÅÅÅ-MM-DD, t.ex. 2026-11-23.")
-        return _refused(request, principal, reference, "correct", bad, values)
-    try:
-        result = inbox.correct_feedback(principal, reference, outcome, day)
-    except NotVisible as missing:
-        raise _deny(principal, missing, via="correct-form") from None
-    except LifecycleError as exc:
-        if exc.code == "outcome_invalid":
-            exc = LifecycleError(exc.code, "Välj vad socialtjänsten har beslutat.")
-        return _refused(request, principal, reference, "correct", exc, values)
-    if not result.changed:
-        repeat = IllegalTransition("feedback_repeat", result.message)
-        return _refused(request, principal, reference, "correct", repeat, values)
-    return _done(result.reference, "feedback_corrected")
 
 
 @pages.get("/reports/{reference}/print")
