@@ -290,6 +290,11 @@ CELLS_RIGHT = """() => ({
     '#my-reports td[data-label="Status"], #my-reports td[data-label="Tidsfrister"]'
   )).map(td => Math.ceil(td.getBoundingClientRect().right)),
 })"""
+INBOX_CELLS_RIGHT = (
+    CELLS_RIGHT.replace("#my-reports", "table.inbox")
+    .replace('"Status"', '"Överlämning"')
+    .replace('"Tidsfrister"', '"Bekräfta senast"')
+)
 
 
 def test_focus_on_error_summary_and_lists_as_cards_on_a_phone(embedded: Any, browser: Any) -> None:
@@ -329,4 +334,14 @@ def test_focus_on_error_summary_and_lists_as_cards_on_a_phone(embedded: Any, bro
     assert dates, "no dates on the page"
     wrapped = [d for d in dates if d["lines"] != 1 or d["ws"] != "nowrap"]
     assert not wrapped, wrapped
+    ctx.close()
+
+    # The intake officer's inbox, the same way: handover state and deadline in view.
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, locale="sv-SE")
+    page = ctx.new_page()
+    _login(page, url, accounts["intake"])
+    _goto(page, f"{url}/intake?status=all")
+    seen = page.evaluate(INBOX_CELLS_RIGHT)
+    assert seen["width"] <= 390, f"the inbox scrolls sideways on a phone ({seen['width']} px)"
+    assert seen["cells"] and all(right <= 390 for right in seen["cells"]), seen
     ctx.close()
