@@ -20,9 +20,11 @@ from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, col, select
 
 from models.accounts import ApiToken, MfaRecoveryCode, Role, UserAccount, WebSession
+from models.text import text_problem
 from orosflow.core.audit import append_event
 from orosflow.core.clock import STOCKHOLM, utcnow
 from orosflow.core.db import session_scope
@@ -127,6 +129,29 @@ def _check_units(role: str, units: list[str]) -> list[str]:
     return sorted(set(units))
 
 
+def check_email(email: str | None) -> str | None:
+    """An account's e-mail becomes a mail recipient (the counselor's notices): one plain
+    address or nothing, whoever gives it (CLI, admin page, the IdP's claim)."""
+    if email is None or not email.strip():
+        return None
+    try:
+        validate_email(email.strip(), check_deliverability=False)
+    except EmailNotValidError:
+        raise AccountError(
+            "email_invalid", "Ange en giltig e-postadress, t.ex. namn@kommun.se."
+        ) from None
+    return email.strip().lower()
+
+
+def check_display_name(name: str) -> str:
+    """A display name is shown on pages and in the audit trail: the form's text rule applies."""
+    problem = text_problem(name)
+    if problem is not None or len(name.strip()) > 120:
+        message = problem.message if problem else "Namnet får vara högst 120 tecken."
+        raise AccountError("display_name_invalid", message)
+    return name.strip()
+
+
 def add_user(
     username: str,
     *,
@@ -150,8 +175,10 @@ def add_user(
         raise AccountError(
             "role_unknown", f"Okänd roll {role!r}; välj bland {', '.join(Role.ALL)}."
         )
+    email = check_email(email)
     if role == Role.COUNSELOR and not email:
         raise AccountError("email_missing", "En kurator måste ha en e-postadress.")
+    display_name = check_display_name(display_name)
     if password is None and external_id is None:
         raise AccountError("password_missing", "Ange ett lösenord (eller en extern identitet).")
     if password is not None:
@@ -173,7 +200,7 @@ def add_user(
             id=str(uuid.uuid4()),
             username=username,
             display_name=display_name.strip() or username,
-            email=email.strip().lower() if email else None,
+            email=email,
             role=role,
             units=json.dumps(unit_list),
             password_hash=hash_password(password) if password is not None else None,

@@ -55,6 +55,7 @@ from orosflow.identity.accounts import (
     LoginRefused,
     Principal,
     add_user,
+    check_email,
     principal_of,
     token_digest,
 )
@@ -531,8 +532,11 @@ def sign_in(cfg: OidcConfig, claims: Mapping[str, Any]) -> Principal:
     subject = claims.get(cfg.subject_claim)
     if not isinstance(subject, str) or not subject:
         raise OidcRefused("claims_invalid")
-    email = claims.get(cfg.email_claim)
-    email = email.strip().lower() if isinstance(email, str) and "@" in email else None
+    claimed = claims.get(cfg.email_claim)
+    try:  # it becomes a mail recipient: a plain address, or none
+        email = check_email(claimed) if isinstance(claimed, str) else None
+    except AccountError:
+        email = None
     grant = map_groups(cfg.group_map, _groups(claims, cfg.groups_claim))
     external_id = f"{cfg.issuer}|{subject}"
     with session_scope() as s:
