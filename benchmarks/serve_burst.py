@@ -4,10 +4,11 @@ Starts ``orosflow serve`` on a throw-away ``var/`` and free ports, makes a couns
 token, and submits the example form through ``POST /api/v1/reports``:
 
 1. one report at a time (``--single``, default 5): time from submit to its mail in the capture;
-2. a burst (``--burst``, default 20) submitted at once, while a probe submits 5 more reports,
-   3 s apart, as the burst drains: time-to-notify of the burst, receipt times of the
-   burst and of the probe, HTTP 503s the Prefect server answered (its log), the peak RSS of
-   serve and all its descendants, and the most flow-run processes alive at once.
+2. a burst (``--burst``, default 20) submitted at once, while a probe submits one more report
+   every 2 s until the burst is drained (at most 60): time-to-notify of the burst, receipt
+   times of the burst and of the probes, HTTP 503s the Prefect server answered (its log), the
+   peak RSS and PSS (shared pages counted once) of serve and all its descendants, and the most
+   flow-run processes alive at once.
 
 The machine is what it is: on a shared machine say so next to the figures. Usage::
 
@@ -42,7 +43,10 @@ EXAMPLE = ROOT / "examples" / "report.json"
 COUNSELOR_EMAIL = "kurator@ungdomsmottagning.example.se"
 #: What Prefect's server logs for every request it answers 503 (with the failing statement).
 RETRYABLE = "Encountered retryable exception in request"
-PROBES = 5
+#: Receipts timed while a burst drains: one every PROBE_EVERY s until it is drained, at most
+#: MAX_PROBES (each is one more flow run for the drain).
+PROBE_EVERY = 2.0
+MAX_PROBES = 60
 
 
 def say(message: str) -> None:
@@ -76,23 +80,48 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def rss_bytes(pid: int) -> int:
+def _status_kib(pid: int, path: str, key: str) -> int:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/{path}").read_text().splitlines():
+            if line.startswith(key):
                 return int(line.split()[1]) * 1024
-    except OSError:
+    except (OSError, ValueError, IndexError):
         pass
     return 0
 
 
-def is_flow_run(pid: int) -> bool:
-    """A flow-run process the runner started (``python -m prefect.engine``)."""
+def rss_bytes(pid: int) -> int:
+    return _status_kib(pid, "status", "VmRSS:")
+
+
+def pss_bytes(pid: int) -> int:
+    """Proportional set size: pages shared by forked runs counted once in the sum."""
+    return _status_kib(pid, "smaps_rollup", "Pss:")
+
+
+def _cmdline(pid: int) -> bytes:
     try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
-        return False
-    return b"prefect.engine" in cmd
+        return b""
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def is_flow_run(pid: int) -> bool:
+    """A flow-run process: a new Python (``python -m prefect.engine``) or a fork of the fork
+    server (``OROSFLOW_FLOW_RUN_START=fork``: same command line as its parent)."""
+    cmd = _cmdline(pid)
+    if b"prefect.engine" in cmd:
+        return True
+    return b"multiprocessing.forkserver" in cmd and b"multiprocessing.forkserver" in _cmdline(
+        _parent(pid)
+    )
 
 
 @dataclass
@@ -102,6 +131,7 @@ class Sampler:
     root_pid: int
     interval: float = 0.5
     peak_rss: int = 0
+    peak_pss: int = 0
     peak_runs: int = 0
     peak_run_rss: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -116,11 +146,12 @@ class Sampler:
             rss = {p: rss_bytes(p) for p in pids}
             runs = [p for p in pids if is_flow_run(p)]
             self.peak_rss = max(self.peak_rss, sum(rss.values()))
+            self.peak_pss = max(self.peak_pss, sum(pss_bytes(p) for p in pids))
             self.peak_runs = max(self.peak_runs, len(runs))
             self.peak_run_rss = max([self.peak_run_rss, *(rss[p] for p in runs)])
 
     def reset(self) -> None:
-        self.peak_rss = self.peak_runs = self.peak_run_rss = 0
+        self.peak_rss = self.peak_pss = self.peak_runs = self.peak_run_rss = 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -303,6 +334,7 @@ class Burst:
     missing: int
     drain: float
     peak_rss: int
+    peak_pss: int
     peak_runs: int
     peak_run_rss: int
     http_503: int
@@ -321,13 +353,12 @@ def burst(serve: Serve, n: int, sampler: Sampler, timeout: float = 900) -> Burst
     with ThreadPoolExecutor(n) as pool:
         results = list(pool.map(lambda _: one(), range(n)))
     refs = {ref: at for ref, at, _ in results}
-    # While the burst drains: a few more reports, 3 s apart, to time receipts under load (few:
-    # each is one more flow run for the drain).
+    # While the burst drains: more reports, PROBE_EVERY s apart, to time receipts under load.
     probes: list[float] = []
     deadline = time.monotonic() + timeout
-    while len(probes) < PROBES and not refs.keys() <= serve.mails().keys():
+    while len(probes) < MAX_PROBES and not refs.keys() <= serve.mails().keys():
         probes.append(serve.submit()[2])
-        time.sleep(3)
+        time.sleep(PROBE_EVERY)
     got = serve.wait_for_mails(set(refs), max(0.0, deadline - time.monotonic()))
     return Burst(
         notify=[got[r] - at for r, at in refs.items() if r in got],
@@ -336,6 +367,7 @@ def burst(serve: Serve, n: int, sampler: Sampler, timeout: float = 900) -> Burst
         missing=len(refs) - len(got),
         drain=max(got.values(), default=t0) - t0,
         peak_rss=sampler.peak_rss,
+        peak_pss=sampler.peak_pss,
         peak_runs=sampler.peak_runs,
         peak_run_rss=sampler.peak_run_rss,
         http_503=serve.count_503() - before_503,
@@ -390,7 +422,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         say(f"  HTTP 503 in the logs: {b.http_503}")
         say(
-            f"  peak RSS of serve and its descendants: {b.peak_rss / 2**20:.0f} MiB; "
+            f"  peak RSS of serve and its descendants: {b.peak_rss / 2**20:.0f} MiB "
+            f"(PSS, shared pages once: {b.peak_pss / 2**20:.0f} MiB); "
             f"most flow-run processes at once: {b.peak_runs} "
             f"(largest {b.peak_run_rss / 2**20:.0f} MiB)"
         )

@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
+from flows import SERVING
 from orosflow.core.lifetime import port_in_use
 from orosflow.handover.reconcile import _orphaned
 
@@ -117,7 +118,7 @@ def test_ctrl_c_to_the_whole_group_stops_everything_quietly(tmp_path: Path) -> N
     via_make = shutil.which("make") is not None and (ROOT / ".tools" / "bin" / "uv").exists()
     proc = _serve(env, MAKE_SERVE if via_make else None)
     try:
-        seen = _wait_for_line(proc, "deployments are being served", 240)
+        seen = _wait_for_line(proc, SERVING, 240)
         children = _group_and_descendants(proc.pid)
         names = " ".join(" ".join(c.cmdline()) for c in children)
         assert "server start" in names and "portal" in names, names  # Prefect server, portal
@@ -159,7 +160,7 @@ def test_children_end_with_a_killed_serve_and_the_next_start_works(tmp_path: Pat
             os.killpg(first.pid, signal.SIGKILL)
     second = _serve(env)
     try:
-        seen = _wait_for_line(second, "deployments are being served", 240)
+        seen = _wait_for_line(second, SERVING, 240)
     finally:
         os.kill(second.pid, signal.SIGTERM)  # as systemd or `kill` stops it: serve only
         try:

@@ -232,6 +232,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run()
 
 
+def cmd_runner(args: argparse.Namespace) -> int:
+    from orosflow.cli.runner import run
+
+    return run()
+
+
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from orosflow.core.db import migrate
     from orosflow.handover.reconcile import main as reconcile_main
@@ -308,6 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rc.add_argument("--once", action="store_true", help="en runda, sedan avsluta")
     rc.set_defaults(func=cmd_reconcile)
+
+    ru = sub.add_parser(
+        "runner",
+        help="kör flödena (och avstämningen) mot en Prefect-server, utan portal: en per maskin",
+    )
+    ru.set_defaults(func=cmd_runner)
 
     sv = sub.add_parser("serve", help="starta allt lokalt: Prefect, flöden, SMTP-fångst")
     sv.set_defaults(func=cmd_serve)

@@ -9,7 +9,6 @@ stops everything on Ctrl-C.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -144,39 +143,9 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
 
 
 async def _serve_flows(started_at: datetime, stop: lifetime.StopSignals) -> None:
-    from prefect import aserve
+    from orosflow.cli.runner import run_flows, until_stopped
 
-    from flows.deployments import runner_deployments
-    from orosflow.handover.reconcile import reconcile_loop
-
-    async def serve() -> None:
-        # Runs of an earlier serve died with it (lifetime.follow_serve): restart them now
-        # rather than after the staleness limit.
-        await asyncio.gather(
-            aserve(*await runner_deployments(), limit=get_settings().flow_run_limit),
-            reconcile_loop(orphaned_before=started_at),
-        )
-
-    await _until_stopped(asyncio.ensure_future(serve()), stop)
-
-
-async def _until_stopped(work: asyncio.Future[object], stop: lifetime.StopSignals) -> None:
-    """Await ``work`` until Ctrl-C or SIGTERM, then cancel it and let its clean-up finish: the
-    signal wakes this loop instead of raising ``KeyboardInterrupt`` inside some task."""
-    loop = asyncio.get_running_loop()
-    stopped = asyncio.Event()
-    stop.wake_with(lambda: loop.call_soon_threadsafe(stopped.set))
-    waiter = asyncio.ensure_future(stopped.wait())
-    try:
-        while not (stop.requested or work.done()):
-            await asyncio.wait({work, waiter}, timeout=1, return_when=asyncio.FIRST_COMPLETED)
-            stop.reclaim()  # the runner takes SIGTERM for itself when it starts
-    finally:
-        stop.wake_with(None)
-        waiter.cancel()
-        work.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await work
+    await until_stopped(run_flows(orphaned_before=started_at), stop)
 
 
 def _ports_taken(ports: dict[str, tuple[str, int]]) -> list[str]:

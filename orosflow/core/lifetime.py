@@ -32,13 +32,28 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
 
 def follow_serve() -> None:
     """In a flow run started by ``orosflow serve``: end with it. A run started by a worker
-    (no serve pid, or another parent) is left alone: it outlives its worker on purpose."""
+    (no serve pid, or another parent) is left alone: it outlives its worker on purpose.
+
+    A run is serve's child, or the child of serve's fork server (``core.flow_processes``),
+    which itself ends with serve."""
     pid = os.environ.get(SERVE_PID_ENV, "")
-    if not pid.isdigit() or os.getppid() != int(pid):
+    parent = os.getppid()
+    if not pid.isdigit() or int(pid) not in (parent, _parent_of(parent)):
         return
     die_with_parent(signal.SIGTERM)
-    if os.getppid() != int(pid):  # serve died before the request took effect
+    if os.getppid() != parent:  # the parent died before the request took effect
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _parent_of(pid: int) -> int | None:
+    """The parent pid of ``pid`` (Linux: /proc), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()  # the name in parentheses may hold spaces
+    return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
 
 
 def port_in_use(host: str, port: int) -> bool:

@@ -10,7 +10,7 @@ import json
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     #: Flow runs ``orosflow serve`` runs at once (each is a process of about 100 MB); more wait
     #: their turn instead of starving the portal. Workers take ``prefect worker start --limit``.
     flow_run_limit: int = Field(default=4, ge=1)
+    #: How ``orosflow serve`` and ``orosflow runner`` start a flow run's process: ``fork`` from
+    #: one process that imported the flows once (milliseconds), or ``spawn`` a new Python that
+    #: imports them per run (Prefect's default: seconds). See ``orosflow.core.flow_processes``.
+    flow_run_start: Literal["fork", "spawn"] = "fork"
     #: Restarts of a report's delivery run (each after an unfinished run) before the reconciler
     #: stops restarting it and alerts the operator; its queued mail stays for the sweep.
     max_restarts: int = Field(default=5, ge=1)

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from flows import SERVING
+
 from support import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -111,7 +113,7 @@ def embedded(chromium_path: Path) -> Iterator[Embedded]:
         url = f"http://127.0.0.1:{portal_port}"
         _wait_http(f"{url}/healthz", proc, 180, log)
         deadline = time.monotonic() + 120
-        while "deployments are being served" not in log.read_text(errors="replace"):
+        while SERVING not in log.read_text(errors="replace"):
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError(f"flows not served:\n{log.read_text()[-3000:]}")
             time.sleep(0.5)
