@@ -77,6 +77,7 @@ async def until_stopped(job: Coroutine[Any, Any, object], stop: lifetime.StopSig
     signal wakes this loop instead of raising ``KeyboardInterrupt`` inside some task. (The task
     is made here, in the running loop: one made before ``asyncio.run`` would never run.)"""
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_quiet_cancelled)
     work = asyncio.ensure_future(job)
     stopped = asyncio.Event()
     stop.wake_with(lambda: loop.call_soon_threadsafe(stopped.set))
@@ -91,3 +92,14 @@ async def until_stopped(job: Coroutine[Any, Any, object], stop: lifetime.StopSig
         work.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await work
+
+
+def _quiet_cancelled(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Drop a ``CancelledError`` raised in a done-callback, report the rest as asyncio does.
+
+    On stop, Python 3.11's ``asyncio.streams`` calls ``task.exception()`` on the cancelled
+    connection handler of Prefect's runner control channel (fixed in 3.12) and would print a
+    traceback for a run that finished cleanly."""
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
