@@ -37,9 +37,9 @@ from pathlib import Path
 
 from benchmarks.env import free_port
 from benchmarks.stats import ms, percentile
+from benchmarks.workload import distinct_form
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "report.json"
 COUNSELOR_EMAIL = "kurator@ungdomsmottagning.example.se"
 #: What Prefect's server logs for every request it answers 503 (with the failing statement).
 RETRYABLE = "Encountered retryable exception in request"
@@ -171,16 +171,20 @@ class Serve:
     portal: str
     prefect_api: str
     token: str
+    _sent: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def mail_dir(self) -> Path:
         return self.var / "mail"
 
     def submit(self) -> tuple[str, float, float]:
-        """POST the example form; returns (reference, wall time at submit, seconds taken)."""
-        body = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+        """POST the example form about a child not sent before; returns (reference, wall time
+        at submit, seconds taken)."""
+        with self._lock:
+            self._sent += 1
+            body = distinct_form(self._sent)
         body["reporter"]["email"] = COUNSELOR_EMAIL
-        body["confirm_duplicate"] = True  # the same example child again and again
         req = urllib.request.Request(
             f"{self.portal}/api/v1/reports",
             data=json.dumps(body).encode(),
@@ -316,14 +320,16 @@ def stop_serve(serve: Serve) -> None:
 # --- the measurements ----------------------------------------------------------------------------
 
 
-def one_at_a_time(serve: Serve, n: int) -> list[float]:
-    out = []
+def one_at_a_time(serve: Serve, n: int) -> tuple[list[float], list[float]]:
+    """Time-to-notify and receipt time of ``n`` reports, each after the one before is mailed."""
+    notify, receipts = [], []
     for _ in range(n):
-        ref, at, _took = serve.submit()
+        ref, at, took = serve.submit()
+        receipts.append(took)
         got = serve.wait_for_mails({ref}, 120)
         if ref in got:
-            out.append(got[ref] - at)
-    return out
+            notify.append(got[ref] - at)
+    return notify, receipts
 
 
 @dataclass
@@ -383,6 +389,156 @@ def secs(values: list[float]) -> str:
     )
 
 
+@dataclass
+class Case:
+    """One start of serve with its settings, and what it measured."""
+
+    title: str
+    env: dict[str, str]
+    ready_after: float = 0.0
+    single: list[float] = field(default_factory=list)
+    single_receipts: list[float] = field(default_factory=list)
+    burst_size: int = 0
+    burst: Burst | None = None
+
+
+def run_case(case: Case, single: int, burst_size: int, keep: bool = False) -> Case:
+    """Start serve with ``case.env``, measure, stop it (and remove its temp dir)."""
+    root = Path(tempfile.mkdtemp(prefix="orosflow-bench-serve-"))
+    started = time.perf_counter()
+    say(f"[{case.title}] starting orosflow serve in {root} …")
+    serve = start_serve(root, case.env)
+    case.ready_after = time.perf_counter() - started
+    say(f"  taking reports after {case.ready_after:.1f} s")
+    sampler = Sampler(serve.proc.pid)
+    try:
+        if single:
+            case.single, case.single_receipts = one_at_a_time(serve, single)
+            say(
+                f"  one at a time ({len(case.single)}/{single}): time-to-notify p50 / p95 "
+                f"{secs(case.single)}, max {max(case.single, default=0):.1f} s; "
+                f"receipts {secs(case.single_receipts)}"
+            )
+        if burst_size:
+            case.burst_size = burst_size
+            case.burst = b = burst(serve, burst_size, sampler)
+            say(
+                f"  burst of {burst_size} at once: {burst_size - b.missing} notified, "
+                f"{b.missing} missing, all within {b.drain:.1f} s"
+            )
+            say(f"    time-to-notify p50 / p95 {secs(b.notify)}")
+            say(
+                f"    receipts of the burst p50 / p95 {secs(b.receipts)}; during the drain "
+                f"({len(b.probe_receipts)} probes) {secs(b.probe_receipts)}"
+            )
+            say(f"    HTTP 503 in the logs: {b.http_503}")
+            say(
+                f"    peak RSS of serve and its descendants: {mib(b.peak_rss)} "
+                f"(PSS, shared pages once: {mib(b.peak_pss)}); "
+                f"most flow-run processes at once: {b.peak_runs} "
+                f"(largest {mib(b.peak_run_rss)})"
+            )
+    finally:
+        sampler.stop()
+        stop_serve(serve)
+        if keep:
+            say(f"  logs kept in {root / 'var' / 'log'} and {root / 'var' / 'serve.out'}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    return case
+
+
+def mib(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB"
+
+
+#: What ``make bench`` runs: serve as it ships, serve as it was before issue 13 (a new Python
+#: per flow run, no limit), and a burst of 200 as it ships.
+DOC_CASES = [
+    ("now: forked runs, at most 4 at once", {}, 5, 20),
+    (
+        "before: a new Python per run, no limit",
+        {"OROSFLOW_FLOW_RUN_START": "spawn", "OROSFLOW_FLOW_RUN_LIMIT": "1000"},
+        5,
+        20,
+    ),
+    ("now: a burst of 200", {}, 0, 200),
+]
+DOC = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- serve-burst: begin -->", "<!-- serve-burst: end -->"
+
+
+def section(cases: list[Case], load: str) -> str:
+    """The Markdown section for docs/benchmarks.md."""
+
+    def cell(case: Case, row: str) -> str:
+        b = case.burst
+        if row == "ready":
+            return f"{case.ready_after:.0f} s"
+        if row == "single":
+            if not case.single:
+                return "–"
+            return f"{secs(case.single)} (max {max(case.single):.1f} s)"
+        if row == "single_receipts":
+            return secs(case.single_receipts)
+        if b is None:
+            return "–"
+        return {
+            "notified": f"{case.burst_size - b.missing} of {case.burst_size}, all within "
+            f"{b.drain:.1f} s",
+            "notify": secs(b.notify),
+            "receipts": secs(b.receipts),
+            "probes": f"{secs(b.probe_receipts)} ({len(b.probe_receipts)} probes)",
+            "503": str(b.http_503),
+            "memory": f"{mib(b.peak_rss)} / {mib(b.peak_pss)}",
+            "runs": f"{b.peak_runs} (largest {mib(b.peak_run_rss)})",
+        }[row]
+
+    rows = [
+        ("serve takes reports after", "ready"),
+        ("one at a time: time-to-notify p50 / p95", "single"),
+        ("one at a time: receipt p50 / p95 (HTTP)", "single_receipts"),
+        ("burst at once: notified", "notified"),
+        ("burst: time-to-notify p50 / p95", "notify"),
+        ("burst: receipts of the burst itself p50 / p95", "receipts"),
+        (f"burst: receipts while it drains, one every {PROBE_EVERY:.0f} s, p50 / p95", "probes"),
+        ("burst: HTTP 503 from the Prefect server", "503"),
+        ("burst: peak memory of serve and all it started, RSS / PSS", "memory"),
+        ("burst: most flow-run processes at once", "runs"),
+    ]
+    head = ["", *(f"{c.title} (burst {c.burst_size})" if c.burst_size else c.title for c in cases)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, key in rows:
+        lines.append("| " + " | ".join([label, *(cell(c, key) for c in cases)]) + " |")
+    return "\n".join(
+        [
+            BEGIN,
+            "## Under `orosflow serve` (`make bench-serve`)",
+            "",
+            "The embedded default as a user meets it: `orosflow serve` on a fresh `var/` "
+            "(Prefect server and app on SQLite), reports sent to `POST /api/v1/reports` with an "
+            "API token, each about a different child (one child's form again and again would "
+            "measure the duplicate guard, which makes them wait for each other by design); "
+            "time-to-notify ends when the SMTP capture has stored the mail. RSS counts a page "
+            "shared by forked runs once per process, PSS once in all. Load average at the "
+            f"start: {load}.",
+            "",
+            *lines,
+            END,
+        ]
+    )
+
+
+def write_doc(text: str, doc: Path = DOC) -> None:
+    """Put ``text`` in place of the section between the markers, or append it."""
+    old = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
+    if BEGIN in old and END in old:
+        new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END) :]
+    else:
+        new = old.rstrip("\n") + "\n\n" + text + "\n"
+    doc.write_text(new, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", type=int, default=20)
@@ -392,48 +548,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="extra env for serve"
     )
+    parser.add_argument(
+        "--doc",
+        action="store_true",
+        help="run the three cases of docs/benchmarks.md (now, before, 200) and write its section",
+    )
     args = parser.parse_args(argv)
     # A kill (or Ctrl-C of a background job, which ignores SIGINT) still stops serve below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    root = Path(tempfile.mkdtemp(prefix="orosflow-bench-serve-"))
+    if args.doc:
+        load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+        cases = [
+            run_case(Case(title, env), single, size, args.keep)
+            for title, env, single, size in DOC_CASES
+        ]
+        write_doc(section(cases, load))
+        say(f"wrote the serve section of {DOC.relative_to(ROOT)}")
+        return 0
     extra = dict(item.split("=", 1) for item in args.env)
     if args.limit:
         extra["OROSFLOW_FLOW_RUN_LIMIT"] = str(args.limit)
-    started = time.perf_counter()
-    say(f"starting orosflow serve in {root} …")
-    serve = start_serve(root, extra)
-    say(f"  taking reports after {time.perf_counter() - started:.1f} s")
-    sampler = Sampler(serve.proc.pid)
-    try:
-        single = one_at_a_time(serve, args.single)
-        say(
-            f"one at a time ({len(single)}/{args.single}): time-to-notify p50 / p95 "
-            f"{secs(single)}, max {max(single, default=0):.1f} s"
-        )
-        b = burst(serve, args.burst, sampler)
-        say(
-            f"burst of {args.burst} at once: {args.burst - b.missing} notified, "
-            f"{b.missing} missing, all within {b.drain:.1f} s"
-        )
-        say(f"  time-to-notify p50 / p95 {secs(b.notify)}")
-        say(
-            f"  receipts of the burst p50 / p95 {secs(b.receipts)}; during the drain "
-            f"({len(b.probe_receipts)} probes) {secs(b.probe_receipts)}"
-        )
-        say(f"  HTTP 503 in the logs: {b.http_503}")
-        say(
-            f"  peak RSS of serve and its descendants: {b.peak_rss / 2**20:.0f} MiB "
-            f"(PSS, shared pages once: {b.peak_pss / 2**20:.0f} MiB); "
-            f"most flow-run processes at once: {b.peak_runs} "
-            f"(largest {b.peak_run_rss / 2**20:.0f} MiB)"
-        )
-    finally:
-        sampler.stop()
-        stop_serve(serve)
-        if args.keep:
-            say(f"logs kept in {root / 'var' / 'log'} and {root / 'var' / 'serve.out'}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+    run_case(Case("serve", extra), args.single, args.burst, args.keep)
     return 0
 
 

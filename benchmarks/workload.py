@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,35 @@ def example_form() -> dict[str, Any]:
     of distinct reports is measured apart (``benchmarks.redaction``).
     """
     return json.loads(_example_text())
+
+
+#: Children of the distinct forms: born on consecutive days from here (13 to 16 years old in
+#: 2026, under 18 for years to come).
+FIRST_BIRTH = date(2010, 6, 1)
+
+
+def child_number(n: int) -> str:
+    """The ``n``-th distinct, checksum-valid personnummer of a child (n < 10,000).
+
+    A burst of one child's form measures the duplicate guard, not the system: each submission
+    of the same counselor and child waits for the one before it (their guard row is locked
+    until it commits), by design, to ask "Skicka ändå?"."""
+    from personnummer import personnummer
+
+    birth = FIRST_BIRTH + timedelta(days=n % 1000)
+    stem = f"{birth:%Y%m%d}-{100 + n // 1000:03d}"
+    for check in range(10):
+        if personnummer.valid(stem + str(check)):
+            return stem + str(check)
+    raise ValueError(stem)  # pragma: no cover - one of ten digits always checks
+
+
+def distinct_form(n: int) -> dict[str, Any]:
+    """The example form about the ``n``-th distinct child: what a burst from many counselors'
+    reports looks like to the duplicate guard."""
+    data = example_form()
+    data["children"][0]["personal_number"] = child_number(n)
+    return data
 
 
 def submit_one() -> tuple[str, float]:

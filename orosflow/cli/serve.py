@@ -113,8 +113,13 @@ def start_prefect_server(port: int, home: Path, log_file: Path) -> subprocess.Po
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=lifetime.die_with_parent,  # noqa: PLW1509 - prctl only, no threads touched
+        preexec_fn=_background_server,  # noqa: PLW1509 - prctl and nice only, no threads touched
     )
+
+
+def _background_server() -> None:
+    lifetime.die_with_parent()
+    lifetime.yield_to_portal()
 
 
 def start_portal(log_file: Path) -> subprocess.Popen[bytes]:

@@ -55,6 +55,7 @@ class FlowRunProcess(multiprocessing.context.ForkServerProcess):
         # The fork cleared the parent-death signal the fork server holds: a run of
         # ``orosflow serve`` must end with it, as a spawned one did.
         lifetime.follow_serve()
+        lifetime.yield_to_portal()
         super().run()
 
 

@@ -30,6 +30,18 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
     libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
 
+#: Added to the nice value of background work (flow runs; serve's Prefect server): on a machine
+#: it shares with the portal, a counselor's receipt must not wait behind it for the CPU. The
+#: Prefect server gets the same as the runs: a run holding the app's SQLite write lock must not
+#: be starved by it while the portal waits for that lock.
+BACKGROUND_NICENESS = 10
+
+
+def yield_to_portal() -> None:
+    """Lower this process's CPU priority by ``BACKGROUND_NICENESS``."""
+    os.nice(BACKGROUND_NICENESS)
+
+
 def follow_serve() -> None:
     """In a flow run started by ``orosflow serve``: end with it. A run started by a worker
     (no serve pid, or another parent) is left alone: it outlives its worker on purpose.
