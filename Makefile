@@ -89,10 +89,11 @@ check-deploy: install postgres
 	@$(UV) run pytest -q -p no:cacheprovider tests/test_deploy_doc.py
 	@.venv/bin/python docs/check_deploy.py
 
-# docs/benchmarks.md: the in-process figures (benchmarks/run.py), then serve's section (now,
-# before issue 13, a burst of 200; about 8 min more).
+# docs/benchmarks.md: the in-process figures (benchmarks/run.py), each next to its value before
+# issue 13 (from git), then serve's section (now, before issue 13, a burst of 200; ~8 min more).
 bench: install postgres
 	@$(UV) run python -m benchmarks.run
+	@$(UV) run python -m benchmarks.before_after
 	@$(UV) run python -m benchmarks.serve_burst --doc
 
 # The embedded default under a burst: `orosflow serve`, 20 reports at once through the API and
