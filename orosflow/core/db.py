@@ -1,12 +1,16 @@
 """Database engine and sessions. SQLite under ``var/`` by default, PostgreSQL by URL.
 
 On SQLite every transaction starts with ``BEGIN IMMEDIATE`` so writers queue instead of failing
-half-way, which the hash-chained audit log and the reference counter rely on.
+half-way, which the hash-chained audit log and the reference counter rely on. A
+``read_scope()`` begins a plain (deferred) transaction instead: it reads a snapshot (WAL) and
+neither waits for the one write lock nor holds it, so a counselor's receipt does not wait
+behind a flow run's lookup.
 """
 
 from __future__ import annotations
 
 import fcntl
+from contextvars import ContextVar
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -21,6 +25,8 @@ from sqlmodel import Session, create_engine
 from orosflow.core.settings import get_settings
 
 _PG_MIGRATE_LOCK = 7_201_612
+#: Set by ``read_scope`` for the transaction it begins (SQLite: BEGIN, not BEGIN IMMEDIATE).
+_READ_ONLY: ContextVar[bool] = ContextVar("orosflow_read_only", default=False)
 MIGRATIONS = Path(__file__).resolve().parents[2] / "models" / "migrations"
 
 
@@ -60,7 +66,7 @@ def build_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if _READ_ONLY.get() else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -101,6 +107,20 @@ def session_scope() -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def read_scope() -> Iterator[Session]:
+    """A transaction for reads only: on SQLite it neither waits for nor holds the write lock.
+    Do not write in it (the write would take the lock half-way, which BEGIN IMMEDIATE avoids)."""
+    with Session(get_engine(), expire_on_commit=False) as session:
+        token = _READ_ONLY.set(True)
+        try:
+            session.connection()  # BEGIN now, while the flag is set
+        finally:
+            _READ_ONLY.reset(token)
+        yield session
+        session.commit()  # ends the snapshot; nothing to write, loaded objects stay usable
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -45,6 +45,7 @@ PRELOAD = [
     "flows.escalate_overdue",
     "flows.retention",
     "flows.audit_verify",
+    "flows.preload",  # the routing data, read once instead of in every run
 ]
 
 

@@ -17,11 +17,12 @@ from models.tables import Report, ReportKey, ReportStatus
 from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
 from orosflow.core.crypto import CryptoError, load_keyring
-from orosflow.core.db import session_scope
+from orosflow.core.db import read_scope, session_scope
 from orosflow.handover.content import read_report
 from orosflow.handover.lifecycle import outbox
 from orosflow.handover.submission import route_report
 from orosflow.handover.validation import validate_form
+from routing import get_router
 
 SYSTEM = "system:concern-report"
 log = logging.getLogger("orosflow.handover.delivery")
@@ -33,6 +34,11 @@ def load_and_revalidate(report_id: str) -> str:
     erased report has nothing to check (its queued mails are dropped). A report stored without
     a route (before routes were decided at submission, or routing failed then) is routed now,
     as of its submission time."""
+    # Loaded before the write transaction, not inside it: reading the channels file costs
+    # ~0.5 s of CPU in a fresh process, and on SQLite every other writer (a counselor's
+    # receipt too) would wait for it.
+    get_router()
+    keyring = load_keyring()
     with session_scope() as session:
         report = session.get(Report, report_id)
         if report is None:
@@ -46,7 +52,7 @@ def load_and_revalidate(report_id: str) -> str:
             return report.urgency
         try:
             content = read_report(
-                session, report_id, keyring=load_keyring(), actor=SYSTEM, purpose="revalidate"
+                session, report_id, keyring=keyring, actor=SYSTEM, purpose="revalidate"
             )
         except CryptoError:
             _undeliverable(session, report, "content_unreadable")
@@ -103,6 +109,6 @@ def attach_flow_run(report_id: str, flow_run_id: str) -> None:
 
 
 def reference_of(report_id: str) -> str:
-    with session_scope() as session:
+    with read_scope() as session:
         report = session.get(Report, report_id)
         return report.reference if report else report_id

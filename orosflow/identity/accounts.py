@@ -27,7 +27,7 @@ from models.accounts import ApiToken, MfaRecoveryCode, Role, UserAccount, WebSes
 from models.text import text_problem
 from orosflow.core.audit import append_event
 from orosflow.core.clock import STOCKHOLM, utcnow
-from orosflow.core.db import session_scope
+from orosflow.core.db import read_scope, session_scope
 from orosflow.identity.throttle import LoginThrottle
 
 MIN_PASSWORD_LENGTH = 12
@@ -475,7 +475,9 @@ def principal_for_token(token: str) -> Principal | None:
     Raises :class:`TokenExpired` past the token's expiry. Bearer tokens take no second
     factor: they are issued to a system by an administrator, not typed by a person."""
     now = utcnow()
-    with session_scope() as s:
+    # Read without the write lock (SQLite): a request waits for no one's transaction unless
+    # the token's last use is due for an update.
+    with read_scope() as s:
         row = s.exec(select(ApiToken).where(ApiToken.token_hash == token_digest(token))).first()
         if row is None or row.revoked_at is not None:
             return None
@@ -484,10 +486,15 @@ def principal_for_token(token: str) -> Principal | None:
             return None
         if row.expires_at is not None and row.expires_at <= now:
             raise TokenExpired(row.expires_at)
-        if row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH_INTERVAL:
-            row.last_used_at = now
-            s.add(row)
-        return principal_of(user)
+        touch = row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH_INTERVAL
+        principal, token_id = principal_of(user), row.id
+    if touch:
+        with session_scope() as s:
+            fresh = s.get(ApiToken, token_id)
+            if fresh is not None:
+                fresh.last_used_at = now
+                s.add(fresh)
+    return principal
 
 
 # --- sign-in ---------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from orosflow.core import mail
 from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
 from orosflow.core.crypto import CryptoError, load_keyring
-from orosflow.core.db import session_scope
+from orosflow.core.db import read_scope, session_scope
 from orosflow.core.settings import Settings, get_settings
 from orosflow.handover.content import ReportErased, read_report
 from orosflow.handover.lifecycle.deadlines import handover_deadline, local_text
@@ -90,7 +90,7 @@ def enqueue_mail(
 
 def pending_mails(report_id: str | None = None) -> list[str]:
     """Unsent mails, oldest first (a handover's notification before later notices)."""
-    with session_scope() as s:
+    with read_scope() as s:
         stmt = select(LifecycleMail.id).where(col(LifecycleMail.sent_at).is_(None))
         if report_id:
             stmt = stmt.where(LifecycleMail.report_id == report_id)
