@@ -10,9 +10,9 @@ behind a flow run's lookup.
 from __future__ import annotations
 
 import fcntl
-from contextvars import ContextVar
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 
