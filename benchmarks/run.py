@@ -17,13 +17,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import ExitStack
 
 from benchmarks import env, overhead, report, sections, workload
 from benchmarks.probes import ApiRecorder, FlowProfile, profile_flow_run
 from benchmarks.report import Column
 from benchmarks.stats import mean, ms, p50_p95
+from orosflow.core import prefect_client
 
 N = {
     "receipts": 200,
@@ -62,16 +62,6 @@ async def flush_prefect() -> None:
         await asyncio.to_thread(EventsWorker.drain_all, timeout=10)
     except Exception as exc:  # noqa: BLE001  (best effort at shutdown)
         say(f"  (flushing Prefect logs/events failed: {type(exc).__name__})")
-
-
-@asynccontextmanager
-async def shared_prefect_clients() -> AsyncIterator[None]:
-    """One sync and one async Prefect API client for many in-process runs (a tuning probe)."""
-    from prefect.context import AsyncClientContext, SyncClientContext
-
-    with SyncClientContext.get_or_create():
-        async with AsyncClientContext.get_or_create():
-            yield
 
 
 def prefect_free_phase(col: Column, apps: env.AppDatabases) -> None:
@@ -192,7 +182,7 @@ async def prefect_columns(
                         col, backend, server, recorder, ""
                     )
                 if backend == "postgres" and not over_budget("the reused-client burst", col):
-                    async with shared_prefect_clients():
+                    async with prefect_client.shared_clients():
                         col.shared_client_burst = await burst_through_prefect(
                             col, backend, server, recorder, "one API client reused"
                         )

@@ -17,11 +17,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from orosflow.core import lifetime, redaction
+from orosflow.core import lifetime, prefect_client, redaction
 from orosflow.handover import delivery
 from orosflow.handover.lifecycle import outbox
 
 redaction.install()
+prefect_client.install()  # no CA bundle loaded per API client for a plain-http API
 lifetime.follow_serve()  # a run started by `orosflow serve` ends with it
 
 TASK_OPTS = dict(cache_policy=NO_CACHE, persist_result=False)
