@@ -54,7 +54,15 @@ async def send_mail(mail_id: str) -> str:
     return "sent" if sent else "done"
 
 
-@flow(name="concern-report", flow_run_name=_run_name, persist_result=False, log_prints=False)
+@flow(
+    name="concern-report",
+    flow_run_name=_run_name,
+    persist_result=False,
+    # Named so that a run does not ask the server for its default storage (two requests);
+    # nothing is written there: persist_result stays False, here and on every task.
+    result_storage=prefect_client.local_result_storage(),
+    log_prints=False,
+)
 async def concern_report(report_id: str) -> None:
     # The run's decrypted values stay registered with the log redactor while it runs.
     with redaction.scope():

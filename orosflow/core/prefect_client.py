@@ -9,6 +9,7 @@ that passes its own ``verify``) is left exactly as Prefect builds it.
 
 :func:`shared_clients` keeps one sync and one async client open around many flow runs in one
 process (benchmarks, tests, an embedding service), instead of a new client per run.
+:func:`local_result_storage` spares a non-persisting flow's runs two per-run lookups.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import functools
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 _originals: dict[type, Callable[..., None]] = {}
@@ -70,6 +72,16 @@ def uninstall() -> None:
     for cls, init in _originals.items():
         cls.__init__ = init  # type: ignore[method-assign]
     _originals.clear()
+
+
+def local_result_storage() -> Path:
+    """Result storage to name on a flow that never persists a result: Prefect's own local
+    default path. Without one, the engine asks the server for a default storage block
+    (``GET /api/admin/storage``, with a sync client of its own) twice per run, for storage
+    that such a run never writes to."""
+    from prefect.settings import get_current_settings
+
+    return Path(get_current_settings().results.local_storage_path)
 
 
 @asynccontextmanager
