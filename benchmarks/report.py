@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
+from benchmarks.overhead import Overhead
 from benchmarks.probes import FlowProfile
 from benchmarks.sections import Burst, Notify
 from benchmarks.stats import mean, ms, p50_p95, percentile
@@ -35,6 +36,7 @@ class Column:
     shared_client_burst: Burst | None = None
     prefect_burst_note: str = "–"  # what the cells say when there is no burst sample
     profile: FlowProfile | None = None
+    overhead: Overhead | None = None
     server_start: float | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -202,6 +204,24 @@ def rows(columns: list[Column], n: dict[str, int]) -> list[list[str]]:
         "    Prefect server start-up",
         [f"{c.server_start:.0f} s" if c.server_start else "–" for c in columns],
     )
+    return out
+
+
+def overhead_section(columns: list[Column]) -> list[str]:
+    """The interleaved A/B (``benchmarks/overhead.py``), when the run had PostgreSQL."""
+    out: list[str] = []
+    for c in columns:
+        if c.overhead is not None:
+            out += [
+                f"## Overhead, interleaved A/B ({c.title})",
+                "",
+                "Plain, Prefect, plain, Prefect … one report at a time "
+                "(`python -m benchmarks.run --section overhead`; where a Prefect run's time "
+                "goes: `benchmarks/PROFILE.md`).",
+                "",
+                *c.overhead.lines(),
+                "",
+            ]
     return out
 
 
@@ -397,6 +417,7 @@ def write_doc(
         table,
         "",
         *(["Skipped:", "", *notes, ""] if notes else []),
+        *overhead_section(columns),
         "## How it is measured",
         "",
         METHOD.format(submit=8, flows=n["flow_concurrency"]).rstrip(),

@@ -9,6 +9,7 @@ error or Ctrl-C.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import faulthandler
 import json
@@ -16,13 +17,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import ExitStack
 
-from benchmarks import env, report, sections, workload
+from benchmarks import env, overhead, report, sections, workload
 from benchmarks.probes import ApiRecorder, FlowProfile, profile_flow_run
 from benchmarks.report import Column
 from benchmarks.stats import mean, ms, p50_p95
+from orosflow.core import prefect_client
 
 N = {
     "receipts": 200,
@@ -36,6 +37,8 @@ N = {
     "prefect_burst_postgres": 50,
     "prefect_burst_sqlite": 20,
     "flow_concurrency": 10,
+    # The interleaved A/B (plain, Prefect, plain …) on PostgreSQL, per path.
+    "overhead": overhead.N,
 }
 #: Past this many seconds the optional burst samples are skipped (and say so), so that a slow
 #: machine still finishes ``make bench`` well inside 10 minutes.
@@ -59,16 +62,6 @@ async def flush_prefect() -> None:
         await asyncio.to_thread(EventsWorker.drain_all, timeout=10)
     except Exception as exc:  # noqa: BLE001  (best effort at shutdown)
         say(f"  (flushing Prefect logs/events failed: {type(exc).__name__})")
-
-
-@asynccontextmanager
-async def shared_prefect_clients() -> AsyncIterator[None]:
-    """One sync and one async Prefect API client for many in-process runs (a tuning probe)."""
-    from prefect.context import AsyncClientContext, SyncClientContext
-
-    with SyncClientContext.get_or_create():
-        async with AsyncClientContext.get_or_create():
-            yield
 
 
 def prefect_free_phase(col: Column, apps: env.AppDatabases) -> None:
@@ -178,6 +171,8 @@ async def prefect_columns(
                 if i == 0:
                     col.profile = await profile_isolated_run(backend, recorder)
                     say(f"  profiled one isolated flow run: {ms(col.profile.wall)} wall")
+                if backend == "postgres" and col.app_db == "postgres":
+                    col.overhead = await overhead_section(col.app_db, server, recorder)
                 if i > 0:
                     # One burst per server: a second app DB behind the same server measures
                     # the server again (its 503s and CPU), and costs a minute on SQLite.
@@ -187,10 +182,40 @@ async def prefect_columns(
                         col, backend, server, recorder, ""
                     )
                 if backend == "postgres" and not over_budget("the reused-client burst", col):
-                    async with shared_prefect_clients():
+                    async with prefect_client.shared_clients():
                         col.shared_client_burst = await burst_through_prefect(
                             col, backend, server, recorder, "one API client reused"
                         )
+        finally:
+            await flush_prefect()
+
+
+async def overhead_section(
+    app_db: str, server: env.PrefectServer, recorder: ApiRecorder
+) -> overhead.Overhead:
+    """The interleaved A/B of plain and Prefect runs (``benchmarks/overhead.py``)."""
+    started = time.perf_counter()
+    result = await overhead.measure_overhead(
+        N["overhead"], WS.root / f"mail-overhead-{app_db}", recorder, server.pgid, app_db
+    )
+    say(f"overhead, interleaved A/B ({time.perf_counter() - started:.1f} s):")
+    for line in result.lines():
+        say("  " + line.removeprefix("- ").replace("**", ""))
+    return result
+
+
+async def overhead_only(stack: ExitStack) -> None:
+    """``--section overhead``: one PostgreSQL-backed Prefect server, the A/B, nothing else."""
+    apps = env.AppDatabases(WS, stack)
+    apps.select("postgres")
+    recorder = ApiRecorder().install()
+    stack.callback(recorder.uninstall)
+    with ExitStack() as server_stack:
+        say("starting a Prefect server on postgres …")
+        server = env.start_prefect(WS, "postgres", server_stack)
+        say(f"  Prefect server up after {server.startup:.1f} s")
+        try:
+            await overhead_section("postgres", server, recorder)
         finally:
             await flush_prefect()
 
@@ -200,8 +225,20 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     global WS
+    parser = argparse.ArgumentParser(description="Orosflow benchmarks (make bench)")
+    parser.add_argument(
+        "--section",
+        choices=["all", "overhead"],
+        default="all",
+        help="all: every measurement, written to docs/benchmarks.md (default); overhead: "
+        "the interleaved plain/Prefect A/B alone, printed only",
+    )
+    parser.add_argument("-n", type=int, help="runs per path for --section overhead")
+    args = parser.parse_args(argv)
+    if args.n:
+        N["overhead"] = args.n
     # Prefect reads its settings once, at import: the environment must be set first (no module
     # of this package imports Prefect at import time).
     WS = env.prepare_process_env()
@@ -210,10 +247,26 @@ def main() -> int:
     with ExitStack() as stack:
         stack.callback(env.remove_tree, WS.root)
         try:
+            if args.section == "overhead":
+                return _overhead_main(stack)
             return _main(stack)
         except KeyboardInterrupt:
             say("interrupted: cleaning up …")
             return 130
+
+
+def _overhead_main(stack: ExitStack) -> int:
+    info = report.machine()
+    say("Orosflow overhead A/B: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    import flows.concern_report  # noqa: F401  (as in the full run)
+
+    pg_missing = env.postgres_available()
+    if pg_missing:
+        say(f"the overhead section needs PostgreSQL: {pg_missing}")
+        return 2
+    workload.pin_clock()
+    asyncio.run(overhead_only(stack))
+    return 0
 
 
 def _main(stack: ExitStack) -> int:

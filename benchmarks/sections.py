@@ -125,7 +125,7 @@ def _handover_message_ids(report_id: str) -> list[str]:
         ]
 
 
-async def _one(notify: Notifier, capture: TimedCapture) -> tuple[str, float, float]:
+async def one_report(notify: Notifier, capture: TimedCapture) -> tuple[str, float, float]:
     """Submit then notify one report: (id, pipeline seconds, submit-to-mail-accepted seconds)."""
     submit_started = time.perf_counter()
     report_id, _ = await asyncio.to_thread(workload.submit_one)
@@ -152,21 +152,21 @@ async def measure_notify(
     try:
         ids = []
         for _ in range(2):
-            await _one(workload.notify_plain, capture)
+            await one_report(workload.notify_plain, capture)
         cpu = time.process_time()
         for _ in range(n):
-            rid, pipeline, to_mail = await _one(workload.notify_plain, capture)
+            rid, pipeline, to_mail = await one_report(workload.notify_plain, capture)
             ids.append(rid)
             out.plain_pipeline.append(pipeline)
             out.plain_to_mail.append(to_mail)
         out.plain_cpu_per_run = (time.process_time() - cpu) / n
         for _ in range(2):
-            await _one(workload.notify_prefect, capture)
+            await one_report(workload.notify_prefect, capture)
         await asyncio.sleep(1)  # let the server settle after the warm-up
         mark, cpu0 = recorder.mark(), server_cpu_seconds(server_pgid)
         cpu = time.process_time()
         for _ in range(n):
-            rid, pipeline, to_mail = await _one(workload.notify_prefect, capture)
+            rid, pipeline, to_mail = await one_report(workload.notify_prefect, capture)
             ids.append(rid)
             out.prefect_pipeline.append(pipeline)
             out.prefect_to_mail.append(to_mail)

@@ -1,12 +1,12 @@
 """The ``concern-report`` flow: one run per report and delivery, the report id its only
 parameter.
 
-load → re-validate → send every queued mail → record. The route was decided and stored at
-submission (the receipt shows it); a later action on the report (a decline, feedback) queues
-its mails and starts another run of this flow, so the same path delivers everything. Tasks
-pass ids only and never persist results, so no personal data reaches Prefect; each task
-re-reads the database and is safe to retry (a mail is claimed before it is sent and keeps its
-Message-ID).
+load → re-validate (a plain step with retries) → send every queued mail (one ``send-mail``
+task each) → record. The route was decided and stored at submission (the receipt shows it); a
+later action on the report (a decline, feedback) queues its mails and starts another run of
+this flow, so the same path delivers everything. Steps pass ids only and never persist
+results, so no personal data reaches Prefect; each step re-reads the database and is safe to
+retry (a mail is claimed before it is sent and keeps its Message-ID).
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from orosflow.core import lifetime, redaction
+from orosflow.core import lifetime, prefect_client, redaction
 from orosflow.handover import delivery
 from orosflow.handover.lifecycle import outbox
 
 redaction.install()
+prefect_client.install()  # no CA bundle loaded per API client for a plain-http API
 lifetime.follow_serve()  # a run started by `orosflow serve` ends with it
 
 TASK_OPTS = dict(cache_policy=NO_CACHE, persist_result=False)
@@ -37,9 +38,31 @@ class DeliveryIncomplete(Exception):
     """Some mails could not be sent; they stay queued for a restart or the sweep (ids only)."""
 
 
-@task(name="load-and-revalidate", retries=2, retry_delay_seconds=2, **TASK_OPTS)
+#: load-and-revalidate's retries and their delay: what its task had (retries=2, 2 s).
+REVALIDATE_RETRIES = 2
+REVALIDATE_RETRY_DELAY_S = 2.0
+
+
 async def load_and_revalidate(report_id: str) -> str:
-    return await asyncio.to_thread(delivery.load_and_revalidate, report_id)
+    """A plain step with its own retries, not a Prefect task: its task run cost the run engine
+    work and the server event writes, and showed auditors nothing the audit chain lacks (the
+    content read, a late routing and a failed check are audit events of their own). Any error
+    is retried, as the task did; the last one fails the run, as the task's did."""
+    for attempt in range(1, REVALIDATE_RETRIES + 2):
+        try:
+            return await asyncio.to_thread(delivery.load_and_revalidate, report_id)
+        except Exception as exc:
+            if attempt > REVALIDATE_RETRIES:
+                raise
+            get_run_logger().warning(
+                "load-and-revalidate failed (%s): retry %d of %d in %.0f s",
+                type(exc).__name__,
+                attempt,
+                REVALIDATE_RETRIES,
+                REVALIDATE_RETRY_DELAY_S,
+            )
+            await asyncio.sleep(REVALIDATE_RETRY_DELAY_S)
+    raise AssertionError("unreachable")
 
 
 @task(name="send-mail", retries=5, retry_delay_seconds=[2, 5, 15, 30, 60], **TASK_OPTS)
@@ -53,7 +76,15 @@ async def send_mail(mail_id: str) -> str:
     return "sent" if sent else "done"
 
 
-@flow(name="concern-report", flow_run_name=_run_name, persist_result=False, log_prints=False)
+@flow(
+    name="concern-report",
+    flow_run_name=_run_name,
+    persist_result=False,
+    # Named so that a run does not ask the server for its default storage (two requests);
+    # nothing is written there: persist_result stays False, here and on every task.
+    result_storage=prefect_client.local_result_storage(),
+    log_prints=False,
+)
 async def concern_report(report_id: str) -> None:
     # The run's decrypted values stay registered with the log redactor while it runs.
     with redaction.scope():

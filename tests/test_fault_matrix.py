@@ -253,3 +253,58 @@ async def test_a_submission_sent_twice_is_one_report_and_one_mail(
     assert len(smtp.messages()) == 1
     assert _sent_events(rid) == 1
     assert _handover_status(rid) == HandoverStatus.NOTIFIED
+
+
+def _flaky_load(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[int]:
+    """The report's load fails ``failures`` times with a database error, then works; returns
+    the list the attempts are counted in."""
+    from sqlalchemy.exc import OperationalError
+
+    from orosflow.handover import delivery
+
+    real = delivery.load_and_revalidate
+    attempts: list[int] = []
+
+    def flaky(report_id: str) -> str:
+        attempts.append(1)
+        if len(attempts) <= failures:
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return real(report_id)
+
+    monkeypatch.setattr(delivery, "load_and_revalidate", flaky)
+    return attempts
+
+
+async def test_database_error_while_loading_is_retried_and_one_mail_arrives(
+    sqlite_db: str, smtp: MailCapture, prefect_server: Path, office_hours: None, monkeypatch
+) -> None:
+    """The report cannot be read for a moment (the database drops the connection): the load
+    is tried again (twice at most) and the run delivers, once."""
+    import flows.concern_report as cr
+
+    monkeypatch.setattr(cr, "REVALIDATE_RETRY_DELAY_S", 0.1)
+    attempts = _flaky_load(monkeypatch, failures=2)
+    rid = submit(form(), actor="test:counselor").reports[0].report_id
+    await cr.concern_report(rid)
+    assert len(attempts) == 3
+    assert len(smtp.messages()) == 1 and _sent_events(rid) == 1
+    assert _handover_status(rid) == HandoverStatus.NOTIFIED
+
+
+async def test_database_down_past_the_load_retries_fails_the_run_and_keeps_the_mail(
+    sqlite_db: str, smtp: MailCapture, prefect_server: Path, office_hours: None, monkeypatch
+) -> None:
+    """Past its retries the load's error fails the run (the reconciler restarts it); nothing
+    was sent and the mail stays queued."""
+    from sqlalchemy.exc import OperationalError
+
+    import flows.concern_report as cr
+
+    monkeypatch.setattr(cr, "REVALIDATE_RETRY_DELAY_S", 0.1)
+    attempts = _flaky_load(monkeypatch, failures=99)
+    rid = submit(form(), actor="test:counselor").reports[0].report_id
+    with pytest.raises(OperationalError):
+        await cr.concern_report(rid)
+    assert len(attempts) == 3
+    assert smtp.messages() == [] and _sent_events(rid) == 0
+    assert len(outbox.pending_mails(rid)) == 1
