@@ -28,6 +28,11 @@ async def start_flow_run(report_id: str, reference: str, attempt: str = "1") -> 
     """Create the report's flow run; return its id, or ``None`` if Prefect could not be reached."""
     from prefect.deployments import run_deployment  # Prefect loads only where runs start
 
+    from orosflow.core import prefect_client
+
+    # The portal starts runs from its event loop: a CA bundle loaded per API client (~45 ms
+    # each) blocked every request there during a burst (py-spy: 2.8 s for 20 reports).
+    prefect_client.install()
     settings = get_settings()
     try:
         run = await asyncio.wait_for(
