@@ -9,7 +9,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 PG_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
 
-.PHONY: serve test install postgres browser pdflibs lint clean bench bench-serve screenshots reliability check-deploy a11y
+.PHONY: serve test install postgres browser pdflibs lint clean bench bench-serve bench-sustained screenshots reliability check-deploy a11y
 
 $(UV):
 	@echo "Installerar uv i $(TOOLS)/ …"
@@ -91,10 +91,20 @@ check-deploy: install postgres
 
 # docs/benchmarks.md: the in-process figures (benchmarks/run.py), each next to its value before
 # issue 13 (from git), then serve's section (now, before issue 13, a burst of 200; ~8 min more).
+# BENCH_SUSTAINED=1 adds the sustained-load section (bench-sustained, ~15 min more; its options
+# in BENCH_SUSTAINED_ARGS); without it the page keeps the sustained runs it has.
 bench: install postgres
 	@$(UV) run python -m benchmarks.run
 	@$(UV) run python -m benchmarks.before_after
 	@$(UV) run python -m benchmarks.serve_burst --doc
+
+# Sustained load (issue 13, item 5): reports through the portal's API at a fixed rate for minutes,
+# PostgreSQL for app and Prefect, `orosflow runner` (or `--worker process`); lost, duplicates,
+# receipts, time-to-notify, memory, CPU per report and what bounds the rate. Default 5/s for
+# 600 s; e.g. SUSTAINED_ARGS="--rate 1 2 3 --duration 120 --doc" (--doc: into docs/benchmarks.md).
+SUSTAINED_ARGS ?=
+bench-sustained: install postgres
+	@$(UV) run python -m benchmarks.sustained $(SUSTAINED_ARGS)
 
 # The embedded default under a burst: `orosflow serve`, 20 reports at once through the API and
 # one at a time (time-to-notify, receipts, 503s, peak RSS, flow-run processes at once).

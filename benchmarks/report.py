@@ -399,8 +399,11 @@ def write_doc(
     n: dict[str, int],
     total: float,
     redactor: dict[str, dict[str, float]],
+    sustained: list[dict] | None = None,
 ) -> None:
-    """Write ``docs/benchmarks.md`` (generated: edit ``benchmarks/``, not the file)."""
+    """Write ``docs/benchmarks.md`` (generated: edit ``benchmarks/``, not the file). The
+    sustained-load runs already on the page stay, ``sustained`` replacing those it repeats."""
+    previous = sustained_runs(DOC.read_text(encoding="utf-8")) if DOC.exists() else []
     notes = [f"- {c.title}: {note}" for c in columns for note in c.notes]
     lines = [
         "# Benchmarks",
@@ -427,6 +430,217 @@ def write_doc(
         *findings(columns, redactor),
         "",
         *profile_section(columns),
+        *sustained_section(merge_runs(previous, sustained or [])),
     ]
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+
+
+# --- the sustained section (benchmarks.sustained) -----------------------------------------------
+
+SUSTAINED_HEADING = "## Sustained load"
+#: The section's markers, as the other sections written apart (serve_burst, before_after).
+SUSTAINED_BEGIN, SUSTAINED_END = "<!-- sustained: begin -->", "<!-- sustained: end -->"
+#: The runs behind the section, kept in the page itself (a Markdown comment), so that a new
+#: run replaces its own column and ``make bench`` without ``BENCH_SUSTAINED`` keeps the rest.
+SUSTAINED_DATA = "<!-- sustained-runs: "
+
+SUSTAINED_METHOD = """\
+- `python -m benchmarks.sustained` starts, in a temp dir, a Prefect server (`prefect server
+  start`, UI off, every service on) on a scratch PostgreSQL database, the portal (`orosflow
+  portal`) on a second one, an aiosmtpd capture on loopback, and the flow side: `orosflow
+  runner` (prefect.yaml's deployments, flow runs forked from its preloaded fork server, the
+  reconciler inside) or, with `--worker process`, docs/deploy.md steps 5, 7 and 9 (`prefect
+  deploy --all`, `prefect worker start --limit`, `orosflow reconcile`). The settings are
+  deploy step 3's, for loopback; the mail relay is plain SMTP (no STARTTLS).
+- Load: the example form through `POST /api/v1/reports` with a counselor's API token, open
+  loop — report *i* is due at start + *i*/rate whatever became of the ones before — after 3
+  warm-up reports and 10 s of idle measurement. Receipt and time-to-notify count from when a
+  report was due; "mailed" is when the capture has written the `.eml`. Then it waits (bounded)
+  until every report is mailed and no `concern-report` run is unfinished, and 5 s more.
+- Lost = a receipt and no mail by the end, with no mail left queued in the outbox; "still
+  queued" ones were late, not lost. Duplicates = a report (`X-Orosflow-Reference`) mailed more
+  than once, and any Message-ID accepted more than once. Held = nothing lost, refused or
+  duplicated, and the last mail within 30 s of the last report due (at 10 minutes a 5 %
+  shortfall leaves it 30 s behind).
+- CPU per report: user + system time over the load and drain, less the idle rate measured
+  before, over the reports mailed, from `/proc`: each process tree with the children it reaped
+  (so forked or spawned flow runs count), PostgreSQL as its whole server (other jobs' queries
+  included). "Other jobs" is the machine's busy time not ours. Memory: the peaks of the summed
+  RSS and PSS (shared pages once) of the trees, sampled every 2 s.
+- Bytecode: the children write `.pyc` files to a cache in the temp dir (this machine sets
+  `PYTHONDONTWRITEBYTECODE=1`, under which every new Python compiles what it imports; a
+  deployment has `.pyc` files).
+"""
+
+
+def _key(run: dict) -> tuple:
+    c = run["config"]
+    return (c["worker"], c["runners"], c["limit"], float(c["rate"]), float(c["duration"]))
+
+
+def merge_runs(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` with each of ``new`` replacing the run of the same set-up, rate and duration;
+    longest and fastest first."""
+    runs = {_key(r): r for r in old}
+    runs.update({_key(r): r for r in new})
+    return sorted(runs.values(), key=lambda r: (-r["config"]["duration"], -r["config"]["rate"]))
+
+
+def sustained_runs(text: str) -> list[dict]:
+    """The runs stored in a page written by :func:`sustained_section` (none if absent)."""
+    import json
+
+    start = text.find(SUSTAINED_DATA)
+    if start < 0:
+        return []
+    end = text.index(" -->", start)
+    return json.loads(text[start + len(SUSTAINED_DATA) : end])
+
+
+def _secs(value: float) -> str:
+    if value is None or value != value:  # None or nan
+        return "–"
+    return ms(value) if value < 1 else f"{value:.1f} s"
+
+
+def _run_title(r: dict) -> str:
+    c = r["config"]
+    side = "runner" if c["worker"] == "runner" else "process worker"
+    return f"{c['rate']:g}/s × {c['duration']:.0f} s, {c['runners']} {side}, limit {c['limit']}"
+
+
+def _verdict_cell(r: dict) -> str:
+    if r["reached"]:
+        return "**held**"
+    if not r["kept_up"]:
+        return f"**not held**: ceiling ≈ {r['steady_rate']:.2f}/s"
+    return f"**not held**: {r['unmailed']} not mailed, {r['duplicates']} duplicated"
+
+
+def sustained_rows(runs: list[dict]) -> list[list[str]]:
+    mib = 2**20
+
+    def cpu(r: dict) -> str:
+        parts = sorted(r["cpu_per_report"].items(), key=lambda kv: -kv[1])[:3]
+        top = ", ".join(f"{k} {v * 1000:.0f}" for k, v in parts)
+        return f"{r['cpu_per_report_total'] * 1000:.0f} ms ({top} ms)"
+
+    def q(values: list[float]) -> str:
+        return " / ".join(_secs(v) for v in values)
+
+    rows = [
+        ("measured", lambda r: f"{r['measured']['date']}, {r['measured']['commit']}"),
+        (
+            "load average at start (1 / 5 / 15 min)",
+            lambda r: " / ".join(f"{x:.1f}" for x in r["config"]["load_at_start"]),
+        ),
+        ("reports offered (open loop)", lambda r: f"{r['offered']} at {r['offered_rate']:.2f}/s"),
+        ("receipts / refused", lambda r: f"{r['accepted']} / {r['failed']}"),
+        (
+            "mailed per s: whole run / second half of the window",
+            lambda r: f"{r['achieved_rate']:.2f} / {r['steady_rate']:.2f}",
+        ),
+        ("last mail after the last report was due", lambda r: _secs(r["tail"])),
+        ("receipt (HTTP) p50 / p95", lambda r: q(r["receipt"][:2])),
+        ("time-to-notify p50 / p95 / max", lambda r: q(r["notify"])),
+        ("  due → run created p50 / p95", lambda r: q(r["phases"]["create"][:2])),
+        ("  created → started p50 / p95", lambda r: q(r["phases"]["wait"][:2])),
+        ("  run p50 / p95", lambda r: q(r["phases"]["run"][:2])),
+        (
+            "not mailed by the end / still queued / lost",
+            lambda r: f"{r['unmailed']} / {r['queued']} / {r['lost']}",
+        ),
+        (
+            "duplicates: reports / Message-IDs",
+            lambda r: f"{r['duplicates']} / {r['duplicate_messages']}",
+        ),
+        (
+            "portal trigger timeouts / runs the reconciler started / reports with a second run",
+            lambda r: (
+                f"{r['trigger_timeouts']} / {r.get('reconciler_starts', '–')} / "
+                f"{r['phases']['reports_with_restarts']}"
+            ),
+        ),
+        ("HTTP 503 from the Prefect server", lambda r: str(r["http_503"])),
+        (
+            "peak RSS / PSS, Orosflow processes",
+            lambda r: (
+                f"{r['peak_rss'].get('orosflow', 0) / mib:.0f} / "
+                f"{r['peak_pss'].get('orosflow', 0) / mib:.0f} MiB"
+            ),
+        ),
+        (
+            "peak RSS / PSS, Prefect server",
+            lambda r: (
+                f"{r['peak_rss'].get('prefect-server', 0) / mib:.0f} / "
+                f"{r['peak_pss'].get('prefect-server', 0) / mib:.0f} MiB"
+            ),
+        ),
+        ("flow runs at once (peak)", lambda r: str(r["peak_runs"])),
+        ("CPU per report mailed (largest parts)", cpu),
+        (
+            "  a flow run's process: user / system CPU",
+            lambda r: (
+                f"{r['flow_run_detail'].get('user', 0) * 1000:.0f} / "
+                f"{r['flow_run_detail'].get('system', 0) * 1000:.0f} ms"
+            ),
+        ),
+        (
+            "CPU-s/s: idle work / other jobs; machine busy",
+            lambda r: (
+                f"{r['cpu_idle_rate']:.2f} / {r['cpu_others_rate']:.2f}; "
+                f"{r['machine_busy'] * 100:.0f} %"
+            ),
+        ),
+        ("reports/s the CPU allows (see below)", lambda r: f"{r['cpu_ceiling']:.1f}"),
+        ("verdict", _verdict_cell),
+    ]
+    return [[label, *(cell(r) for r in runs)] for label, cell in rows]
+
+
+def sustained_section(runs: list[dict]) -> list[str]:
+    """The page's sustained-load section, with its data comment."""
+    import json
+
+    if not runs:
+        return []
+    table = render_table(["", *(_run_title(r) for r in runs)], sustained_rows(runs))
+    out = [
+        SUSTAINED_BEGIN,
+        SUSTAINED_HEADING,
+        "",
+        "Issue 13, item 5: at least 5 reports/s for 10 minutes on PostgreSQL (app and Prefect), "
+        "0 lost and 0 duplicates. `make bench-sustained` (`python -m benchmarks.sustained`); "
+        "`BENCH_SUSTAINED=1 make bench` runs it after the sections above. Each column is one "
+        "run; a new run replaces the column of the same set-up, rate and duration.",
+        "",
+        table,
+        "",
+        "What bounds each run:",
+        "",
+        *(f"- {_run_title(r)}: {r['bound']}." for r in runs),
+        "",
+        "How it is measured:",
+        "",
+        SUSTAINED_METHOD.rstrip(),
+        "",
+        f"{SUSTAINED_DATA}{json.dumps(runs, separators=(',', ':'))} -->",
+        SUSTAINED_END,
+    ]
+    return out
+
+
+def replace_sustained(text: str, runs: list[dict]) -> str:
+    """``text`` (the page) with its sustained section replaced by ``runs``' (or appended)."""
+    section = "\n".join(sustained_section(runs))
+    if SUSTAINED_BEGIN in text and SUSTAINED_END in text:
+        start, end = text.index(SUSTAINED_BEGIN), text.index(SUSTAINED_END) + len(SUSTAINED_END)
+        return text[:start] + section + text[end:]
+    return text.rstrip("\n") + "\n\n" + section + "\n"
+
+
+def update_sustained(new: list[dict]) -> None:
+    """Put ``new`` runs into docs/benchmarks.md, keeping the other sections and runs."""
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
+    DOC.write_text(replace_sustained(text, merge_runs(sustained_runs(text), new)), encoding="utf-8")

@@ -4,7 +4,8 @@ Order matters on a 2-core machine: the Prefect-free figures (receipts, the plain
 burst) are taken before any Prefect server runs, so nothing else competes for the CPU. Then
 one Prefect server per backend (PostgreSQL, then SQLite) serves the columns that use it.
 Everything (temp dir, servers, PostgreSQL schema and database) is removed at the end, even on
-error or Ctrl-C.
+error or Ctrl-C. With ``BENCH_SUSTAINED=1`` the sustained-load section (``benchmarks.sustained``)
+runs last and its figures join the page; without it the page keeps the ones it has.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import argparse
 import asyncio
 import faulthandler
 import json
+import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -220,6 +223,32 @@ async def overhead_only(stack: ExitStack) -> None:
             await flush_prefect()
 
 
+def sustained() -> list[dict] | None:
+    """With ``BENCH_SUSTAINED=1``: the sustained-load section (``benchmarks.sustained``, 5
+    reports/s for 10 minutes unless ``BENCH_SUSTAINED_ARGS`` says otherwise) in a process of
+    its own — it starts its own servers and databases — after this run's servers are gone."""
+    if os.environ.get("BENCH_SUSTAINED") != "1":
+        return None
+    out = WS.root / "sustained.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OROSFLOW_", "PREFECT_"))}
+    extra = shlex.split(os.environ.get("BENCH_SUSTAINED_ARGS", ""))
+    say(f"— sustained load {' '.join(extra) or '(5/s for 600 s)'} —")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.sustained", "--json", str(out), *extra], env=env
+    )
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        # Ctrl-C reached it too, a SIGTERM to us did not; either way it tears down its own
+        # servers and databases: wait for that (subprocess.run would kill it after 0.25 s).
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+        raise
+    if code != 0:
+        raise subprocess.CalledProcessError(code, "benchmarks.sustained")
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
 def _terminate(signum: int, frame: object) -> None:
     """SIGTERM cleans up like Ctrl-C: servers stopped, schema and database dropped."""
     raise KeyboardInterrupt
@@ -308,7 +337,8 @@ def _main(stack: ExitStack) -> int:
     total = time.perf_counter() - T0
     table = report.render_table(["", *(c.title for c in columns)], report.rows(columns, N))
     print("\n" + table + "\n", flush=True)
-    report.write_doc(info, columns, table, N, total, redactor)
+    runs = sustained()
+    report.write_doc(info, columns, table, N, total, redactor, runs)
     say(f"wrote {report.DOC.relative_to(report.DOC.parents[1])} (total {total:.0f} s)")
     return 0
 

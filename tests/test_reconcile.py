@@ -139,3 +139,64 @@ def test_reconciler_log_has_no_line_per_http_request() -> None:
     assert out.returncode == 0, out.stderr
     assert "Avstämning klar" in out.stderr
     assert "HTTP Request" not in out.stderr
+
+
+class SlowPrefect:
+    """``run_deployment`` as an overloaded server answers it: each creation takes ``seconds``
+    (or hangs); counts the creations in flight at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.in_flight, self.most, self.calls = seconds, 0, 0, 0
+
+    async def __call__(self, **kwargs):  # noqa: ANN003, ANN204 - run_deployment's keywords
+        import asyncio
+        import uuid
+        from types import SimpleNamespace
+
+        self.calls += 1
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            await asyncio.sleep(self.seconds)
+        finally:
+            self.in_flight -= 1
+        return SimpleNamespace(id=uuid.uuid4())
+
+
+def _limit(monkeypatch, limit: int, trigger_timeout: float = 5.0) -> None:  # noqa: ANN001
+    monkeypatch.setenv("OROSFLOW_RECONCILE_START_LIMIT", str(limit))
+    monkeypatch.setenv("OROSFLOW_TRIGGER_TIMEOUT", str(trigger_timeout))
+    reset_settings()
+
+
+async def test_a_round_creates_at_most_the_limit_of_runs_at_once(
+    sqlite_db: str, office_hours: None, monkeypatch
+) -> None:
+    """12 reports without a run: the real starter creates them 3 at a time, not 12 at once,
+    and every report gets its run."""
+    slow = SlowPrefect(0.05)
+    monkeypatch.setattr("prefect.deployments.run_deployment", slow, raising=False)
+    _limit(monkeypatch, 3)
+    rids = [submit(form(), actor="t").reports[0].report_id for _ in range(12)]
+
+    assert await reconcile_once(grace=timedelta(0)) == 12
+    assert slow.most == 3
+    with session_scope() as s:
+        assert all(s.get(Report, rid).flow_run_id for rid in rids)
+
+
+async def test_a_round_gives_up_after_the_limit_of_timeouts_in_a_row(
+    sqlite_db: str, office_hours: None, monkeypatch
+) -> None:
+    """A server that does not answer: the round stops after 2 timed-out creations (the limit)
+    instead of waiting out all 10; the next round tries again."""
+    hung = SlowPrefect(60)
+    monkeypatch.setattr("prefect.deployments.run_deployment", hung, raising=False)
+    _limit(monkeypatch, 2, trigger_timeout=0.2)
+    for _ in range(10):
+        submit(form(), actor="t")
+
+    assert await reconcile_once(grace=timedelta(0)) == 0
+    assert hung.calls == 2
+    assert await reconcile_once(grace=timedelta(0)) == 0
+    assert hung.calls == 4

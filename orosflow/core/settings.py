@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     #: Restarts of a report's delivery run (each after an unfinished run) before the reconciler
     #: stops restarting it and alerts the operator; its queued mail stays for the sweep.
     max_restarts: int = Field(default=5, ge=1)
+    #: Flow runs the reconciler creates at once. A round may find hundreds of reports without
+    #: a run (Prefect was down, or too busy to answer the portal within ``trigger_timeout``);
+    #: created all at once they slowed the server so much that every creation timed out again.
+    reconcile_start_limit: int = Field(default=4, ge=1)
 
     #: Sign-in through the organisation's OpenID Provider (issue 14). Empty issuer: off.
     #: The issuer URL; its ``/.well-known/openid-configuration`` names every endpoint.

@@ -197,7 +197,7 @@ async def reconcile_once(
     if not items:
         return 0
     attempts = {rid: f"after:{frid}" for rid, _, frid in restart}
-    started = await starter(items, attempts)
+    started = await start_capped(starter, items, attempts, get_settings().reconcile_start_limit)
     await asyncio.to_thread(
         _record_restarts, [(rid, frid, started.get(rid)) for rid, _, frid in restart]
     )
@@ -206,6 +206,40 @@ async def reconcile_once(
         "reconcile: %d missing, %d unfinished, %d runs started", len(missing), len(restart), count
     )
     return count
+
+
+async def start_capped(
+    starter: Starter, items: list[tuple[str, str]], attempts: dict[str, str], limit: int
+) -> dict[str, str | None]:
+    """Create the runs at most ``limit`` at a time, and give up the round after ``limit``
+    failures in a row.
+
+    Under load the portal's own creations time out (``trigger_timeout``) and the next round
+    finds every one of them missing: started all at once they made the server slower still,
+    and all timed out again. A Prefect server that does not answer at all would otherwise hold
+    the round for ``len(items) / limit`` timeouts; what is not tried waits for the next round.
+    """
+    gate = asyncio.Semaphore(limit)
+    failed_in_a_row = 0
+
+    async def one(rid: str, ref: str) -> dict[str, str | None]:
+        nonlocal failed_in_a_row
+        async with gate:
+            if failed_in_a_row >= limit:
+                return {rid: None}
+            got = await starter([(rid, ref)], {rid: attempts[rid]} if rid in attempts else {})
+            failed_in_a_row = 0 if got.get(rid) else failed_in_a_row + 1
+            return got
+
+    started: dict[str, str | None] = {}
+    for got in await asyncio.gather(*(one(rid, ref) for rid, ref in items)):
+        started.update(got)
+    if failed_in_a_row >= limit:
+        log.warning(
+            "reconcile: %d run creations failed in a row; the rest wait for the next round",
+            failed_in_a_row,
+        )
+    return started
 
 
 def bound_restarts(
