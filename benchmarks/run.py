@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import faulthandler
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -321,6 +322,8 @@ def _main(stack: ExitStack) -> int:
             asyncio.run(prefect_columns(backend, cols, apps, recorder))
 
     total = time.perf_counter() - T0
+    # Neighbours' work during the run shifts the latencies (the ratios less): say how much.
+    info["load average at end (1/5/15 min)"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     table = report.render_table(["", *(c.title for c in columns)], report.rows(columns, N))
     print("\n" + table + "\n", flush=True)
     report.write_doc(info, columns, table, N, total, redactor)
