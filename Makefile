@@ -9,7 +9,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 PG_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
 
-.PHONY: serve test install postgres browser pdflibs lint clean bench bench-serve bench-sustained screenshots reliability check-deploy a11y
+.PHONY: serve test install postgres browser pdflibs lint clean bench bench-overhead bench-serve bench-sustained screenshots reliability check-deploy a11y
 
 $(UV):
 	@echo "Installerar uv i $(TOOLS)/ …"
@@ -105,6 +105,11 @@ bench: install postgres
 SUSTAINED_ARGS ?=
 bench-sustained: install postgres
 	@$(UV) run python -m benchmarks.sustained $(SUSTAINED_ARGS)
+
+# Prefect's overhead alone: plain and Prefect runs in turn on PostgreSQL, step by step
+# (about 40 s; benchmarks/overhead.py, what the figures mean: benchmarks/PROFILE.md).
+bench-overhead: install postgres
+	@$(UV) run python -m benchmarks.run --section overhead
 
 # The embedded default under a burst: `orosflow serve`, 20 reports at once through the API and
 # one at a time (time-to-notify, receipts, 503s, peak RSS, flow-run processes at once).

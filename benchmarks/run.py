@@ -49,6 +49,8 @@ BUDGET_S = 300.0
 T0 = time.perf_counter()
 #: The run's temp dir, ports and names; set by :func:`main` before anything imports Prefect.
 WS: env.Workspace
+#: ``--shared-clients``: the overhead section keeps one Prefect client pair for all its runs.
+SHARED_CLIENTS = False
 
 
 def say(message: str) -> None:
@@ -199,11 +201,16 @@ async def overhead_section(
     """The interleaved A/B of plain and Prefect runs (``benchmarks/overhead.py``)."""
     started = time.perf_counter()
     result = await overhead.measure_overhead(
-        N["overhead"], WS.root / f"mail-overhead-{app_db}", recorder, server.pgid, app_db
+        N["overhead"],
+        WS.root / f"mail-overhead-{app_db}",
+        recorder,
+        server.pgid,
+        app_db,
+        shared_clients=SHARED_CLIENTS,
     )
     say(f"overhead, interleaved A/B ({time.perf_counter() - started:.1f} s):")
     for line in result.lines():
-        say("  " + line.removeprefix("- ").replace("**", ""))
+        print("  " + line.removeprefix("- ").replace("**", ""), flush=True)
     return result
 
 
@@ -265,9 +272,17 @@ def main(argv: list[str] | None = None) -> int:
         "the interleaved plain/Prefect A/B alone, printed only",
     )
     parser.add_argument("-n", type=int, help="runs per path for --section overhead")
+    parser.add_argument(
+        "--shared-clients",
+        action="store_true",
+        help="--section overhead: one Prefect client pair for all runs (as a long-lived "
+        "process could), instead of new clients per run (as a flow-run process has)",
+    )
     args = parser.parse_args(argv)
     if args.n:
         N["overhead"] = args.n
+    global SHARED_CLIENTS
+    SHARED_CLIENTS = args.shared_clients
     # Prefect reads its settings once, at import: the environment must be set first (no module
     # of this package imports Prefect at import time).
     WS = env.prepare_process_env()
@@ -335,6 +350,8 @@ def _main(stack: ExitStack) -> int:
             asyncio.run(prefect_columns(backend, cols, apps, recorder))
 
     total = time.perf_counter() - T0
+    # Neighbours' work during the run shifts the latencies (the ratios less): say how much.
+    info["load average at end (1/5/15 min)"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     table = report.render_table(["", *(c.title for c in columns)], report.rows(columns, N))
     print("\n" + table + "\n", flush=True)
     runs = sustained()

@@ -83,6 +83,9 @@ async def send_mail(mail_id: str) -> str:
     # Named so that a run does not ask the server for its default storage (two requests);
     # nothing is written there: persist_result stays False, here and on every task.
     result_storage=prefect_client.local_result_storage(),
+    # Prefect builds a pydantic model of the signature on every call to check one string;
+    # a wrong id fails the first step (no such report) all the same.
+    validate_parameters=False,
     log_prints=False,
 )
 async def concern_report(report_id: str) -> None:

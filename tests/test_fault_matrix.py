@@ -1,7 +1,8 @@
 """Fault matrix: the SMTP relay down mid-flow, PostgreSQL restarted while a mail is in flight,
-a submission sent twice (a client's network retry), and a crash between the send and its
-record, each through the real concern-report flow, a real Prefect server and a real SMTP
-server. Each ends with no report lost and no mail delivered as two different messages.
+a submission sent twice (a client's network retry), a crash between the send and its record,
+and the database failing while the run loads the report, each through the real
+concern-report flow, a real Prefect server and a real SMTP server. Each ends with no report
+lost and no mail delivered as two different messages.
 
 The faults that need whole processes have modules of their own (each starts its own servers):
 Prefect down while reports arrive (tests/test_serve_recovery.py), a worker killed mid-flow
