@@ -526,8 +526,11 @@ def sustained_rows(runs: list[dict]) -> list[list[str]]:
         top = ", ".join(f"{k} {v * 1000:.0f}" for k, v in parts)
         return f"{sum(per.values()) * 1000:.0f} ms ({top} ms)"
 
-    def cpu(r: dict) -> str:
-        return cpu_of(r["cpu_per_report"])
+    def rates(r: dict) -> str:
+        if "cpu_rate" not in r:
+            return "–"
+        parts = sorted(r["cpu_rate"].items(), key=lambda kv: -kv[1])[:4]
+        return ", ".join(f"{k} {v:.2f}" for k, v in parts)
 
     def q(values: list[float]) -> str:
         return " / ".join(_secs(v) for v in values)
@@ -599,7 +602,7 @@ def sustained_rows(runs: list[dict]) -> list[list[str]]:
             "  CPU per report, one at a time (largest parts)",
             lambda r: cpu_of(r["calibration"]["cpu_per_report"]) if "calibration" in r else "–",
         ),
-        ("CPU per report mailed, this run (largest parts)", cpu),
+        ("CPU-s/s over load and drain (largest parts)", rates),
         (
             "  a flow run's process: user / system CPU",
             lambda r: (
@@ -623,6 +626,15 @@ def sustained_rows(runs: list[dict]) -> list[list[str]]:
     return [[label, *(cell(r) for r in runs)] for label, cell in rows]
 
 
+def _shares(r: dict) -> str:
+    """Who had the cores, for a run whose mails fell behind (``benchmarks.sustained.shares``)."""
+    if r.get("kept_up", True) or "cpu_rate" not in r:
+        return ""
+    from benchmarks.sustained import shares
+
+    return shares(r)
+
+
 def sustained_section(runs: list[dict]) -> list[str]:
     """The page's sustained-load section, with its data comment."""
     import json
@@ -643,7 +655,7 @@ def sustained_section(runs: list[dict]) -> list[str]:
         "",
         "What bounds each run:",
         "",
-        *(f"- {_run_title(r)}: {r['bound']}." for r in runs),
+        *(f"- {_run_title(r)}: {r['bound']}{_shares(r)}." for r in runs),
         "",
         "How it is measured:",
         "",
