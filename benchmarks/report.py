@@ -455,21 +455,31 @@ SUSTAINED_METHOD = """\
   reconciler inside) or, with `--worker process`, docs/deploy.md steps 5, 7 and 9 (`prefect
   deploy --all`, `prefect worker start --limit`, `orosflow reconcile`). The settings are
   deploy step 3's, for loopback; the mail relay is plain SMTP (no STARTTLS).
-- Load: the example form through `POST /api/v1/reports` with a counselor's API token, open
-  loop — report *i* is due at start + *i*/rate whatever became of the ones before — after 3
-  warm-up reports and 10 s of idle measurement. Receipt and time-to-notify count from when a
-  report was due; "mailed" is when the capture has written the `.eml`. Then it waits (bounded)
-  until every report is mailed and no `concern-report` run is unfinished, and 5 s more.
+- Load: the example form through `POST /api/v1/reports` with a counselor's API token, each
+  report about another child, open loop — report *i* is due at start + *i*/rate whatever
+  became of the ones before — after 3 warm-up reports, 10 s of idle measurement and 10
+  reports one at a time (each waited for: what one report costs through its own flow run).
+  Receipt and time-to-notify count from when a report was due; "mailed" is when the capture
+  has written the `.eml`. Then it waits (bounded) until every report is mailed and no
+  `concern-report` run is unfinished, and 5 s more.
+- Two paths mail a report: its own `concern-report` run, started at submission, and the
+  `escalate-overdue` sweep (every 5 minutes, one process), which also sends whatever is still
+  queued — the backstop. A mail the sweep sent has no owner in the outbox; "by their own run"
+  counts the others. `--no-sweep` pauses the sweep, so that every mail comes from its own run.
+  The measured ceiling is the rate of reports mailed by their own run in the window's second
+  half, when the mails fell behind.
 - Lost = a receipt and no mail by the end, with no mail left queued in the outbox; "still
   queued" ones were late, not lost. Duplicates = a report (`X-Orosflow-Reference`) mailed more
   than once, and any Message-ID accepted more than once. Held = nothing lost, refused or
   duplicated, and the last mail within 30 s of the last report due (at 10 minutes a 5 %
   shortfall leaves it 30 s behind).
-- CPU per report: user + system time over the load and drain, less the idle rate measured
-  before, over the reports mailed, from `/proc`: each process tree with the children it reaped
-  (so forked or spawned flow runs count), PostgreSQL as its whole server (other jobs' queries
-  included). "Other jobs" is the machine's busy time not ours. Memory: the peaks of the summed
-  RSS and PSS (shared pages once) of the trees, sampled every 2 s.
+- CPU per report: user + system time over the load and drain (and over the one-at-a-time
+  reports), less the idle rate measured before, over the reports mailed, from `/proc`: each
+  process tree with the children it reaped (so forked or spawned flow runs count), PostgreSQL
+  as its whole server (other jobs' queries included). "Other jobs" is the machine's busy time
+  not ours. What the CPU allows: the cores left by idle work and other jobs over the
+  one-at-a-time cost of a report. Memory: the peaks of the summed RSS and PSS (shared pages
+  once) of the trees, sampled every 2 s.
 - Bytecode: the children write `.pyc` files to a cache in the temp dir (this machine sets
   `PYTHONDONTWRITEBYTECODE=1`, under which every new Python compiles what it imports; a
   deployment has `.pyc` files).
@@ -478,7 +488,14 @@ SUSTAINED_METHOD = """\
 
 def _key(run: dict) -> tuple:
     c = run["config"]
-    return (c["worker"], c["runners"], c["limit"], float(c["rate"]), float(c["duration"]))
+    return (
+        c["worker"],
+        c["runners"],
+        c["limit"],
+        c.get("sweep", True),
+        float(c["rate"]),
+        float(c["duration"]),
+    )
 
 
 def merge_runs(old: list[dict], new: list[dict]) -> list[dict]:
@@ -509,24 +526,34 @@ def _secs(value: float) -> str:
 def _run_title(r: dict) -> str:
     c = r["config"]
     side = "runner" if c["worker"] == "runner" else "process worker"
-    return f"{c['rate']:g}/s × {c['duration']:.0f} s, {c['runners']} {side}, limit {c['limit']}"
+    sweep = "" if c.get("sweep", True) else ", sweep paused"
+    return (
+        f"{c['rate']:g}/s × {c['duration']:.0f} s, {c['runners']} {side}, limit {c['limit']}"
+        + sweep
+    )
 
 
 def _verdict_cell(r: dict) -> str:
     if r["reached"]:
         return "**held**"
     if not r["kept_up"]:
-        return f"**not held**: ceiling ≈ {r['steady_rate']:.2f}/s"
+        return f"**not held**: ceiling ≈ {r.get('run_rate', r['steady_rate']):.2f}/s"
     return f"**not held**: {r['unmailed']} not mailed, {r['duplicates']} duplicated"
 
 
 def sustained_rows(runs: list[dict]) -> list[list[str]]:
     mib = 2**20
 
-    def cpu(r: dict) -> str:
-        parts = sorted(r["cpu_per_report"].items(), key=lambda kv: -kv[1])[:3]
+    def cpu_of(per: dict[str, float]) -> str:
+        parts = sorted(per.items(), key=lambda kv: -kv[1])[:3]
         top = ", ".join(f"{k} {v * 1000:.0f}" for k, v in parts)
-        return f"{r['cpu_per_report_total'] * 1000:.0f} ms ({top} ms)"
+        return f"{sum(per.values()) * 1000:.0f} ms ({top} ms)"
+
+    def rates(r: dict) -> str:
+        if "cpu_rate" not in r:
+            return "–"
+        parts = sorted(r["cpu_rate"].items(), key=lambda kv: -kv[1])[:4]
+        return ", ".join(f"{k} {v:.2f}" for k, v in parts)
 
     def q(values: list[float]) -> str:
         return " / ".join(_secs(v) for v in values)
@@ -540,8 +567,18 @@ def sustained_rows(runs: list[dict]) -> list[list[str]]:
         ("reports offered (open loop)", lambda r: f"{r['offered']} at {r['offered_rate']:.2f}/s"),
         ("receipts / refused", lambda r: f"{r['accepted']} / {r['failed']}"),
         (
-            "mailed per s: whole run / second half of the window",
-            lambda r: f"{r['achieved_rate']:.2f} / {r['steady_rate']:.2f}",
+            "mailed per s: whole run / second half of the window / of it by their own run",
+            lambda r: (
+                f"{r['achieved_rate']:.2f} / {r['steady_rate']:.2f} / "
+                f"{r.get('run_rate', r['steady_rate']):.2f}"
+            ),
+        ),
+        (
+            "mailed by the escalation sweep (every 5 min) instead of their own run",
+            lambda r: (
+                str(r.get("by_sweep", "–"))
+                + ("" if r["config"].get("sweep", True) else " (paused)")
+            ),
         ),
         ("last mail after the last report was due", lambda r: _secs(r["tail"])),
         ("receipt (HTTP) p50 / p95", lambda r: q(r["receipt"][:2])),
@@ -580,7 +617,15 @@ def sustained_rows(runs: list[dict]) -> list[list[str]]:
             ),
         ),
         ("flow runs at once (peak)", lambda r: str(r["peak_runs"])),
-        ("CPU per report mailed (largest parts)", cpu),
+        (
+            "one at a time before the load (10 reports): time-to-notify p50",
+            lambda r: _secs(r["calibration"]["notify"][0]) if "calibration" in r else "–",
+        ),
+        (
+            "  CPU per report, one at a time (largest parts)",
+            lambda r: cpu_of(r["calibration"]["cpu_per_report"]) if "calibration" in r else "–",
+        ),
+        ("CPU-s/s over load and drain (largest parts)", rates),
         (
             "  a flow run's process: user / system CPU",
             lambda r: (
@@ -595,10 +640,22 @@ def sustained_rows(runs: list[dict]) -> list[list[str]]:
                 f"{r['machine_busy'] * 100:.0f} %"
             ),
         ),
-        ("reports/s the CPU allows (see below)", lambda r: f"{r['cpu_ceiling']:.1f}"),
+        (
+            "reports/s the CPU allows at the one-at-a-time cost (see below)",
+            lambda r: f"{r['cpu_ceiling']:.1f}",
+        ),
         ("verdict", _verdict_cell),
     ]
     return [[label, *(cell(r) for r in runs)] for label, cell in rows]
+
+
+def _shares(r: dict) -> str:
+    """Who had the cores, for a run whose mails fell behind (``benchmarks.sustained.shares``)."""
+    if r.get("kept_up", True) or "cpu_rate" not in r:
+        return ""
+    from benchmarks.sustained import shares
+
+    return shares(r)
 
 
 def sustained_section(runs: list[dict]) -> list[str]:
@@ -621,7 +678,7 @@ def sustained_section(runs: list[dict]) -> list[str]:
         "",
         "What bounds each run:",
         "",
-        *(f"- {_run_title(r)}: {r['bound']}." for r in runs),
+        *(f"- {_run_title(r)}: {r['bound']}{_shares(r)}." for r in runs),
         "",
         "How it is measured:",
         "",

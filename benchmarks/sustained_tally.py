@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from benchmarks.stats import percentile
@@ -60,6 +60,8 @@ class Tally:
     notify: list[float]
     achieved_rate: float
     steady_rate: float
+    run_rate: float  # steady rate of the reports mailed by their own flow run
+    by_sweep: int  # reports mailed by the escalation sweep instead
     tail: float  # seconds from the last report due to the last first mail
     errors: Counter[str] = field(default_factory=Counter)
 
@@ -94,7 +96,11 @@ def first_mails(mails: Iterable[Mail]) -> dict[str, float]:
 
 
 def tally(
-    submissions: Sequence[Submission], mails: Sequence[Mail], start: float, duration: float
+    submissions: Sequence[Submission],
+    mails: Sequence[Mail],
+    start: float,
+    duration: float,
+    swept: Collection[str] = (),
 ) -> Tally:
     """Count one run: ``start`` is when the first report was due, ``duration`` the offered
     window (the drain after it is not part of the rates' denominators except through the
@@ -109,7 +115,10 @@ def tally(
     - steady rate: first mails in the window's second half over that half's length — the
       rate the pipeline sustains once warm (with a growing backlog: its ceiling);
     - tail: from the last report due to the last first mail; it held the rate when the tail
-      is within ``TAIL_S`` (a growing backlog shows here).
+      is within ``TAIL_S`` (a growing backlog shows here);
+    - ``swept``: references whose mail the escalation sweep sent (every 5 minutes, the
+      backstop), not their own flow run; run rate: the steady rate of the others alone — what
+      one run per report sustains.
     """
     submitted = {s.reference: s for s in submissions if s.reference is not None}
     firsts = first_mails(mails)
@@ -119,7 +128,8 @@ def tally(
     last = max(mailed.values(), default=start)
     last_due = max((s.due for s in submissions), default=start)
     half = start + duration / 2
-    steady = sum(1 for t in mailed.values() if half <= t < start + duration)
+    in_half = {ref for ref, t in mailed.items() if half <= t < start + duration}
+    by_runs = in_half - set(swept)
     return Tally(
         offered=len(submissions),
         duration=duration,
@@ -133,7 +143,9 @@ def tally(
         receipts=[s.receipt for s in submissions if s.receipt is not None],
         notify=[t - submitted[ref].due for ref, t in mailed.items()],
         achieved_rate=len(mailed) / (last - start) if last > start else 0.0,
-        steady_rate=steady / (duration / 2) if duration else 0.0,
+        steady_rate=len(in_half) / (duration / 2) if duration else 0.0,
+        run_rate=len(by_runs) / (duration / 2) if duration else 0.0,
+        by_sweep=len(set(swept) & set(mailed)),
         tail=last - last_due if mailed else math.inf,
         errors=Counter(s.error for s in submissions if s.error),
     )

@@ -68,6 +68,17 @@ def test_a_report_mailed_twice_is_one_duplicate_whatever_its_message_ids() -> No
     assert first_mails(mails)["OA-003"] == subs[3].due + 2.0  # the first mail counts
 
 
+def test_reports_the_sweep_mailed_do_not_count_for_the_run_rate() -> None:
+    # Offered 1/s for 100 s, all mailed 2 s later; the sweep mailed OA-060 … OA-079.
+    subs = offered(100)
+    swept = {f"OA-{i:03d}" for i in range(60, 80)}
+    t = tally(subs, mailed(subs), START, 100, swept)
+    assert t.by_sweep == 20
+    assert math.isclose(t.steady_rate, 1.0)  # mails in 50–100 s: OA-048 … OA-097
+    assert math.isclose(t.run_rate, 30 / 50)  # less the 20 the sweep sent
+    assert t.reached  # whoever sent it, each report got its one mail in time
+
+
 def test_refused_submissions_count_as_failed_not_lost() -> None:
     subs = offered(4)
     subs[1] = Submission(subs[1].due, subs[1].due + 60, None, "ReadTimeout")
@@ -151,6 +162,8 @@ def _run(rate: float, duration: float, **over: object) -> dict:
         "failed": 0,
         "achieved_rate": rate,
         "steady_rate": rate,
+        "run_rate": rate,
+        "by_sweep": 0,
         "tail": 2.0,
         "receipt": [0.05, 0.2, 0.3],
         "notify": [1.5, 3.0, 5.0],
@@ -186,7 +199,7 @@ def _run(rate: float, duration: float, **over: object) -> dict:
 
 
 def test_a_new_run_replaces_its_own_column_and_keeps_the_others() -> None:
-    old = [_run(5, 600, reached=False, kept_up=False, steady_rate=1.2), _run(1, 120)]
+    old = [_run(5, 600, reached=False, kept_up=False, run_rate=1.2), _run(1, 120)]
     new = [_run(5, 600)]
     merged = report.merge_runs(old, new)
     assert [(r["config"]["rate"], r["config"]["duration"]) for r in merged] == [
@@ -199,7 +212,7 @@ def test_a_new_run_replaces_its_own_column_and_keeps_the_others() -> None:
 def test_the_section_round_trips_through_the_page_and_leaves_the_rest_alone() -> None:
     page = "# Benchmarks\n\n## Figures\n\nthe table\n\n<!-- serve-burst: begin -->\nserve\n"
     page += "<!-- serve-burst: end -->\n"
-    runs = [_run(5, 600, reached=False, kept_up=False, steady_rate=1.23), _run(2, 120)]
+    runs = [_run(5, 600, reached=False, kept_up=False, run_rate=1.23), _run(2, 120)]
     once = report.replace_sustained(page, runs)
     assert once.startswith(page.rstrip("\n"))
     assert report.sustained_runs(once) == runs

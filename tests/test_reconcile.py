@@ -67,6 +67,27 @@ async def test_failed_run_is_restarted_once_and_notifies_once(
     assert again.calls == []
 
 
+async def test_a_run_that_finished_after_the_listing_is_not_restarted(
+    sqlite_db: str, smtp, prefect_server: Path, office_hours: None
+) -> None:
+    """The reconciler lists reports with mail queued, then reads each run's state: a run that
+    sent the mail and completed in between is done. Under load this race restarted 10 runs in
+    3000 reports (benchmarks/sustained.py), each a wasted run counted against max_restarts."""
+    import flows.concern_report as cr
+    from orosflow.handover.reconcile import runs_needing_restart, unfinished_reports
+
+    receipt = submit(form(), actor="t")
+    rid, ref = receipt.reports[0].report_id, receipt.reports[0].reference
+    await cr.concern_report(rid)  # as if it ran right after the listing below
+    with session_scope() as s:
+        frid = s.get(Report, rid).flow_run_id
+    assert len(smtp.messages()) == 1 and frid
+    assert unfinished_reports() == []
+
+    listed_before = [(rid, ref, frid)]  # what the listing saw while the run was still going
+    assert await runs_needing_restart(listed_before) == []
+
+
 async def test_report_without_run_is_started_after_grace(
     sqlite_db: str, prefect_server: Path, office_hours: None
 ) -> None:

@@ -98,6 +98,20 @@ def unfinished_reports() -> list[tuple[str, str, str]]:
     return [(r[0], r[1], r[2]) for r in rows if r[2]]
 
 
+def _still_unfinished(report_id: str) -> bool:
+    """The report still has mail queued or is not routed yet (as :func:`unfinished_reports`)."""
+    with session_scope() as session:
+        return (
+            session.exec(
+                select(Report.id).where(
+                    Report.id == report_id,
+                    or_(col(Report.id).in_(_queued()), Report.status == ReportStatus.RECEIVED),
+                )
+            ).first()
+            is not None
+        )
+
+
 async def _shows_no_life(client: Any, run: Any, stale_after: timedelta) -> bool:
     """No state change and no event about ``run`` within ``stale_after`` (Prefect's clock)."""
     from prefect.events.filters import EventAnyResourceFilter, EventFilter, EventOccurredFilter
@@ -154,6 +168,11 @@ async def runs_needing_restart(
             if state is None:
                 continue
             if state.is_final():
+                # The candidates were listed before the run was read: a run that sent its mail
+                # and finished in between is done, not unfinished (restarting it cost a run and
+                # a restart against max_restarts, 10 times in 3000 reports under load).
+                if not await asyncio.to_thread(_still_unfinished, rid):
+                    continue
                 await asyncio.to_thread(outbox.release_claims_of, frid)
                 out.append((rid, ref, frid))
             elif state.type in (StateType.RUNNING, StateType.PENDING) and (
