@@ -128,8 +128,11 @@ def test_ctrl_c_to_the_whole_group_stops_everything_quietly(tmp_path: Path) -> N
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    left = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
-    assert left == [], f"still running after Ctrl-C: {left}"
+    # A process in its last moments of exit (memory being freed, no command line) is not one
+    # left running: give the exits a few seconds on a loaded machine.
+    _, alive = psutil.wait_procs(children, timeout=10)
+    left = [c for c in alive if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert left == [], f"still running after Ctrl-C: {[(c.pid, c.cmdline()) for c in left]}"
     assert _group_and_descendants(proc.pid) == []
     taken = [name for name, port in ports.items() if port_in_use("127.0.0.1", port)]
     assert taken == [], f"ports still listened on after Ctrl-C: {taken}"

@@ -48,6 +48,7 @@ def run() -> int:
         return 1
     finally:
         stop.ignore()
+        flow_processes.stop()
     print("Orosflow runner stoppad.", flush=True)
     return 0
 

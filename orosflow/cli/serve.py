@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from orosflow.core import lifetime
+from orosflow.core import flow_processes, lifetime
 from orosflow.core.filemodes import private_dir, restrict_umask, secure_tree
 from orosflow.core.settings import Settings, get_settings
 
@@ -268,6 +268,7 @@ def _run(stop: lifetime.StopSignals) -> int:
     finally:
         stop.ignore()  # a second Ctrl-C must not break off the shutdown
         print("Stänger av …", flush=True)
+        flow_processes.stop()  # runs still alive end with serve (the reconciler restarts them)
         stop_process(portal)
         stop_process(server)
         if capture:

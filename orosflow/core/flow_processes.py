@@ -19,6 +19,7 @@ The code of a flow is the code loaded when the runner started: restart ``orosflo
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.context
 import types
@@ -87,6 +88,34 @@ def install(preload: list[str] | None = None) -> None:
     probe = ctx.Process(target=_ready, name="orosflow-forkserver-ready")
     probe.start()
     probe.join()
+
+
+def stop(grace: float = 10.0) -> None:
+    """End the fork server and every run it forked that is still alive: SIGTERM, then SIGKILL
+    after ``grace`` s. Call once the runner has stopped (it has asked its runs to stop; a run
+    still reporting to a Prefect server that is gone would otherwise linger on its own).
+    What was cut short is restarted by the reconciler; its mails are never sent twice."""
+    import multiprocessing.forkserver as forkserver
+
+    import psutil
+
+    server = forkserver._forkserver  # noqa: SLF001 - the fork server of this process
+    pid = server._forkserver_pid  # noqa: SLF001
+    if pid is None:
+        return
+    try:
+        runs = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        runs = []
+    for run in runs:
+        with contextlib.suppress(psutil.Error):
+            run.terminate()
+    _, alive = psutil.wait_procs(runs, timeout=grace)
+    for run in alive:
+        with contextlib.suppress(psutil.Error):
+            run.kill()
+    psutil.wait_procs(alive, timeout=5)
+    server._stop()  # noqa: SLF001 - closes its "alive" pipe and reaps it
 
 
 def _ready() -> None:
