@@ -349,7 +349,8 @@ def findings(columns: list[Column], redactor: dict[str, dict[str, float]]) -> li
         line = (
             f"3. **API clients: {prof.client_builds} CA-bundle loads per run "
             f"({ms(prof.client_build_seconds)} under the profiler).** Prefect 3.9.1 builds each "
-            "API client with certifi's CA bundle in a TLS context (~45 ms of CPU) even for a "
+            "API client with certifi's CA bundle in a TLS context (16–19 ms of CPU, three per "
+            "run until now) even for a "
             "plain-HTTP API; `orosflow.core.prefect_client.install()` gives the clients of an "
             "`http://` API one shared context that loads none (https is left as Prefect has "
             "it), and the flow names its result storage, so no sync client asks "
