@@ -344,6 +344,8 @@ class Burst:
     peak_runs: int
     peak_run_rss: int
     http_503: int
+    #: Submissions (burst and probes) the portal gave no receipt for within 60 s.
+    no_receipt: int = 0
 
 
 def burst(serve: Serve, n: int, sampler: Sampler, timeout: float = 900) -> Burst:
@@ -351,19 +353,30 @@ def burst(serve: Serve, n: int, sampler: Sampler, timeout: float = 900) -> Burst
     sampler.reset()
     start = threading.Barrier(n)
 
-    def one() -> tuple[str, float, float]:
+    def attempt() -> tuple[str | None, float, float]:
+        """A submission; a receipt not given within the client's 60 s counts as none."""
+        at, started = time.time(), time.perf_counter()
+        try:
+            return serve.submit()
+        except OSError:  # a timeout or a refused connection: the portal did not answer
+            return None, at, time.perf_counter() - started
+
+    def one() -> tuple[str | None, float, float]:
         start.wait()
-        return serve.submit()
+        return attempt()
 
     t0 = time.time()
     with ThreadPoolExecutor(n) as pool:
         results = list(pool.map(lambda _: one(), range(n)))
-    refs = {ref: at for ref, at, _ in results}
+    refs = {ref: at for ref, at, _ in results if ref is not None}
+    no_receipt = sum(ref is None for ref, _, _ in results)
     # While the burst drains: more reports, PROBE_EVERY s apart, to time receipts under load.
     probes: list[float] = []
     deadline = time.monotonic() + timeout
     while len(probes) < MAX_PROBES and not refs.keys() <= serve.mails().keys():
-        probes.append(serve.submit()[2])
+        ref, at, took = attempt()
+        probes.append(took)
+        no_receipt += ref is None
         time.sleep(PROBE_EVERY)
     got = serve.wait_for_mails(set(refs), max(0.0, deadline - time.monotonic()))
     return Burst(
@@ -371,6 +384,7 @@ def burst(serve: Serve, n: int, sampler: Sampler, timeout: float = 900) -> Burst
         receipts=[took for _, _, took in results],
         probe_receipts=probes,
         missing=len(refs) - len(got),
+        no_receipt=no_receipt,
         drain=max(got.values(), default=t0) - t0,
         peak_rss=sampler.peak_rss,
         peak_pss=sampler.peak_pss,
@@ -431,7 +445,7 @@ def run_case(case: Case, single: int, burst_size: int, keep: bool = False) -> Ca
                 f"    receipts of the burst p50 / p95 {secs(b.receipts)}; during the drain "
                 f"({len(b.probe_receipts)} probes) {secs(b.probe_receipts)}"
             )
-            say(f"    HTTP 503 in the logs: {b.http_503}")
+            say(f"    HTTP 503 in the logs: {b.http_503}; no receipt within 60 s: {b.no_receipt}")
             say(
                 f"    peak RSS of serve and its descendants: {mib(b.peak_rss)} "
                 f"(PSS, shared pages once: {mib(b.peak_pss)}); "
@@ -484,12 +498,13 @@ def section(cases: list[Case], load: str) -> str:
         if b is None:
             return "–"
         return {
-            "notified": f"{case.burst_size - b.missing} of {case.burst_size}, all within "
+            "notified": f"{len(b.notify)} of {len(b.notify) + b.missing} receipted, all within "
             f"{b.drain:.1f} s",
             "notify": secs(b.notify),
             "receipts": secs(b.receipts),
             "probes": f"{secs(b.probe_receipts)} ({len(b.probe_receipts)} probes)",
             "503": str(b.http_503),
+            "no_receipt": str(b.no_receipt),
             "memory": f"{mib(b.peak_rss)} / {mib(b.peak_pss)}",
             "runs": f"{b.peak_runs} (largest {mib(b.peak_run_rss)})",
         }[row]
@@ -503,6 +518,7 @@ def section(cases: list[Case], load: str) -> str:
         ("burst: receipts of the burst itself p50 / p95", "receipts"),
         (f"burst: receipts while it drains, one every {PROBE_EVERY:.0f} s, p50 / p95", "probes"),
         ("burst: HTTP 503 from the Prefect server", "503"),
+        ("burst: submissions with no receipt within 60 s (portal starved)", "no_receipt"),
         ("burst: peak memory of serve and all it started, RSS / PSS", "memory"),
         ("burst: most flow-run processes at once", "runs"),
     ]
