@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from orosflow.core import lifetime, prefect_client, redaction
+from orosflow.core import db_thread, lifetime, prefect_client, redaction
 from orosflow.handover import delivery
 from orosflow.handover.lifecycle import outbox
 
@@ -50,7 +50,7 @@ async def load_and_revalidate(report_id: str) -> str:
     is retried, as the task did; the last one fails the run, as the task's did."""
     for attempt in range(1, REVALIDATE_RETRIES + 2):
         try:
-            return await asyncio.to_thread(delivery.load_and_revalidate, report_id)
+            return await db_thread.run(delivery.load_and_revalidate, report_id)
         except Exception as exc:
             if attempt > REVALIDATE_RETRIES:
                 raise
@@ -96,7 +96,7 @@ async def concern_report(report_id: str) -> None:
 
 async def _concern_report(report_id: str) -> None:
     log = get_run_logger()
-    await asyncio.to_thread(delivery.attach_flow_run, report_id, str(flow_run.get_id()))
+    await db_thread.run(delivery.attach_flow_run, report_id, str(flow_run.get_id()))
     urgency = await load_and_revalidate(report_id)
     failed: list[str] = []
     tried: set[str] = set()
@@ -105,7 +105,7 @@ async def _concern_report(report_id: str) -> None:
     # Listing the queue is a plain read, not a task: its task runs told auditors nothing and
     # each cost the embedded SQLite server writes (events, task-run records) during a burst.
     while todo := [
-        m for m in await asyncio.to_thread(outbox.pending_mails, report_id) if m not in tried
+        m for m in await db_thread.run(outbox.pending_mails, report_id) if m not in tried
     ]:
         for mid in todo:
             tried.add(mid)

@@ -1,14 +1,14 @@
 """What every flow run would otherwise load for itself, loaded once by the fork server.
 
 ``orosflow/core/flow_processes.py`` imports this module in the fork server before it forks
-any run, so each run starts with the routing directory and the channels file already read
-(~0.5 s of CPU per run otherwise, on the 2-core reference machine). As for the code, a
-runner keeps what it loaded at its start: restart it after editing the channels file (the
-portal caches the same data the same way).
+any run, so each run starts with the routing directory, the public holidays and the compiled
+mail templates already in memory (see ``orosflow.handover.warm`` for what each costs). As for
+the code, a runner keeps what it loaded at its start: restart it after editing the channels
+file (the portal caches the same data the same way).
 """
 
 from __future__ import annotations
 
-from routing import get_router
+from orosflow.handover import warm
 
-get_router()
+warm.warm()

@@ -163,13 +163,13 @@ def test_reconciler_log_has_no_line_per_http_request() -> None:
 
 
 class SlowPrefect:
-    """``run_deployment`` as an overloaded server answers it: each creation takes ``seconds``
+    """A flow-run creation as an overloaded server answers it: each creation takes ``seconds``
     (or hangs); counts the creations in flight at once."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds, self.in_flight, self.most, self.calls = seconds, 0, 0, 0
 
-    async def __call__(self, **kwargs):  # noqa: ANN003, ANN204 - run_deployment's keywords
+    async def __call__(self, **kwargs):  # noqa: ANN003, ANN204 - create_in_prefect keywords
         import asyncio
         import uuid
         from types import SimpleNamespace
@@ -196,7 +196,7 @@ async def test_a_round_creates_at_most_the_limit_of_runs_at_once(
     """12 reports without a run: the real starter creates them 3 at a time, not 12 at once,
     and every report gets its run."""
     slow = SlowPrefect(0.05)
-    monkeypatch.setattr("prefect.deployments.run_deployment", slow, raising=False)
+    monkeypatch.setattr("orosflow.handover.trigger.create_in_prefect", slow)
     _limit(monkeypatch, 3)
     rids = [submit(form(), actor="t").reports[0].report_id for _ in range(12)]
 
@@ -212,7 +212,7 @@ async def test_a_round_gives_up_after_the_limit_of_timeouts_in_a_row(
     """A server that does not answer: the round stops after 2 timed-out creations (the limit)
     instead of waiting out all 10; the next round tries again."""
     hung = SlowPrefect(60)
-    monkeypatch.setattr("prefect.deployments.run_deployment", hung, raising=False)
+    monkeypatch.setattr("orosflow.handover.trigger.create_in_prefect", hung)
     _limit(monkeypatch, 2, trigger_timeout=0.2)
     for _ in range(10):
         submit(form(), actor="t")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fcntl
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from orosflow.core.settings import get_settings
+from orosflow.core.write_turn import SQLITE_BUSY_SECONDS, write_turn
 
 _PG_MIGRATE_LOCK = 7_201_612
 #: Set by ``read_scope`` for the transaction it begins (SQLite: BEGIN, not BEGIN IMMEDIATE).
@@ -50,7 +51,9 @@ def build_engine(url: str) -> Engine:
     url = normalise_url(url)
     _ensure_sqlite_dir(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_SECONDS, "check_same_thread": False}
+        )
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -58,7 +61,7 @@ def build_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
             # Deleted rows (an erased report's wrapped key and ciphertext) are overwritten with
             # zeros, not left in free pages; set here, not left to how SQLite was compiled.
             cur.execute("PRAGMA secure_delete=ON")
@@ -97,16 +100,32 @@ def reset_engine() -> None:
     get_engine.cache_clear()
 
 
+def _sqlite_file(engine: Engine) -> Path | None:
+    """The database file of a SQLite engine (None: PostgreSQL, or SQLite in memory)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    return _resolved(engine.url.database or "")
+
+
+@lru_cache(maxsize=16)
+def _resolved(path: str) -> Path | None:
+    return Path(path).resolve() if path and path != ":memory:" else None
+
+
 @contextmanager
 def session_scope() -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any error."""
-    with Session(get_engine(), expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    """One transaction: commit on success, roll back on any error. On SQLite it waits for its
+    write turn first (``orosflow.core.write_turn``: prompt, and people before background)."""
+    engine = get_engine()
+    database = _sqlite_file(engine)
+    with write_turn(database) if database else nullcontext():
+        with Session(engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
 
 
 @contextmanager

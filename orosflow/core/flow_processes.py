@@ -25,7 +25,7 @@ import multiprocessing.context
 import types
 from typing import Any
 
-from orosflow.core import lifetime
+from orosflow.core import db_thread, lifetime
 
 #: What the fork server imports once; each run inherits it. The flows bring Prefect, the
 #: engine, SQLAlchemy, the mail builder and the routing data with them.
@@ -57,6 +57,7 @@ class FlowRunProcess(multiprocessing.context.ForkServerProcess):
         # The fork cleared the parent-death signal the fork server holds: a run of
         # ``orosflow serve`` must end with it, as a spawned one did.
         lifetime.follow_serve()
+        db_thread.start()  # keeps the normal priority: it holds the write lock (db_thread)
         lifetime.yield_to_portal()
         super().run()
 

@@ -90,15 +90,10 @@ def check_readable(session: Session, report_ids: list[str], keyring: Keyring) ->
             raise KeyMismatch() from None
 
 
-def read_report(
-    session: Session,
-    report_id: str,
-    *,
-    keyring: Keyring,
-    actor: str,
-    purpose: str,
-) -> ReportContent:
-    """Decrypt one report for ``actor``; the read itself is an audit event in this transaction."""
+def decrypt_report(session: Session, report_id: str, *, keyring: Keyring) -> ReportContent:
+    """Decrypt one report without an audit event: only for a caller that has appended the
+    read's event itself (:func:`audit_read`), e.g. before, in a short transaction of its own,
+    so that the decryption holds no write lock. Everyone else uses :func:`read_report`."""
     report = session.get(Report, report_id)
     if report is None:
         raise ReportNotFound(report_id)
@@ -125,6 +120,11 @@ def read_report(
     form = ConcernForm.model_validate({**payload, "children": [child], "guardians": []})
     form = form.model_copy(update={"guardians": guardians})
     register_sensitive(_sensitive_strings(form))
+    return ReportContent(report=report, form=form)
+
+
+def audit_read(session: Session, report_id: str, *, actor: str, purpose: str) -> None:
+    """The audit event of a content read (``content.read``), in the session's transaction."""
     append_event(
         session,
         actor=actor,
@@ -132,4 +132,17 @@ def read_report(
         report_id=report_id,
         details={"purpose": purpose},
     )
-    return ReportContent(report=report, form=form)
+
+
+def read_report(
+    session: Session,
+    report_id: str,
+    *,
+    keyring: Keyring,
+    actor: str,
+    purpose: str,
+) -> ReportContent:
+    """Decrypt one report for ``actor``; the read itself is an audit event in this transaction."""
+    content = decrypt_report(session, report_id, keyring=keyring)
+    audit_read(session, report_id, actor=actor, purpose=purpose)
+    return content

@@ -10,8 +10,13 @@ second attempt return the same flow run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
+from typing import Any
+from uuid import UUID
 
 from sqlmodel import col, select
 
@@ -24,25 +29,123 @@ from orosflow.core.settings import get_settings
 log = logging.getLogger("orosflow.handover.trigger")
 
 
+class _Starter:
+    """Creates this process's flow runs from one thread of its own, with one API client per
+    Prefect API and each deployment's id read once.
+
+    ``run_deployment`` built a new API client and read the deployment by name for every run
+    (two requests, ~20 ms of CPU), on the caller's event loop: in the portal, uvicorn's. After
+    a burst of 30 submissions that work held the loop, and the receipts of the next seconds
+    took 100–240 ms instead of 25. Here each run is one request, and the portal's loop only
+    waits for it. The caller's context (Prefect's settings too) comes along with each call.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._clients: dict[str, Any] = {}
+        self._opening: asyncio.Lock | None = None
+        self._deployments: dict[tuple[str, str], UUID] = {}
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=self._loop.run_forever, name="orosflow-flow-runs", daemon=True
+                ).start()
+            return self._loop
+
+    async def _client(self) -> tuple[str, Any]:
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL
+
+        api = str(PREFECT_API_URL.value() or "ephemeral")
+        if self._opening is None:
+            self._opening = asyncio.Lock()  # made on the starter's loop, used only there
+        async with self._opening:
+            if api not in self._clients:
+                client = get_client()
+                await client.__aenter__()
+                self._clients[api] = client
+        return api, self._clients[api]
+
+    async def create(self, **kwargs: Any) -> Any:
+        """Create one flow run (on the starter's loop); the deployment's id is read on the
+        first call and again when the server no longer knows it (re-created)."""
+        from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+
+        api, client = await self._client()
+        key = (api, kwargs.pop("deployment"))
+        for attempt in (1, 2):
+            if key not in self._deployments:
+                self._deployments[key] = (await client.read_deployment_by_name(key[1])).id
+            try:
+                return await client.create_flow_run_from_deployment(
+                    self._deployments[key], **kwargs
+                )
+            except (ObjectNotFound, PrefectHTTPStatusError) as exc:
+                status = getattr(getattr(exc, "response", None), "status_code", 404)
+                if attempt == 2 or status != 404:
+                    raise
+                self._deployments.pop(key, None)
+        raise AssertionError("unreachable")
+
+    async def call(self, **kwargs: Any) -> Any:
+        """Run :func:`create_in_prefect` on the starter's thread and wait for it here."""
+        loop = self.loop()
+        context = contextvars.copy_context()
+        done: Future[Any] = Future()
+
+        def begin() -> None:
+            task = loop.create_task(create_in_prefect(**kwargs), context=context)
+            task.add_done_callback(lambda t: _settle(done, t))
+            done.add_done_callback(
+                lambda f: f.cancelled() and loop.call_soon_threadsafe(task.cancel)
+            )
+
+        loop.call_soon_threadsafe(begin)
+        return await asyncio.wrap_future(done)
+
+
+def _settle(done: Future[Any], task: asyncio.Task[Any]) -> None:
+    """Hand the task's outcome to the waiting caller (unless it stopped waiting)."""
+    with contextlib.suppress(InvalidStateError):  # the caller cancelled meanwhile
+        if task.cancelled():
+            done.cancel()
+        elif task.exception() is not None:
+            done.set_exception(task.exception())  # type: ignore[arg-type]
+        else:
+            done.set_result(task.result())
+
+
+_STARTER = _Starter()
+
+
+def starter_thread() -> None:
+    """Start the thread that creates this process's flow runs (warm-up: before the first)."""
+    _STARTER.loop()
+
+
+async def create_in_prefect(**kwargs: Any) -> Any:
+    """The flow run as Prefect created it (``.id``); what tests replace to play the server."""
+    return await _STARTER.create(**kwargs)
+
+
 async def start_flow_run(report_id: str, reference: str, attempt: str = "1") -> str | None:
     """Create the report's flow run; return its id, or ``None`` if Prefect could not be reached."""
-    from prefect.deployments import run_deployment  # Prefect loads only where runs start
-
     from orosflow.core import prefect_client
 
-    # The portal starts runs from its event loop: a CA bundle loaded per API client (~45 ms
-    # each) blocked every request there during a burst (py-spy: 2.8 s for 20 reports).
+    # No CA bundle loaded per API client (~45 ms each) for a plain-http API.
     prefect_client.install()
     settings = get_settings()
     try:
         run = await asyncio.wait_for(
-            run_deployment(
-                name=settings.deployment,
+            _STARTER.call(
+                deployment=settings.deployment,
                 parameters={"report_id": report_id},
-                flow_run_name=reference,
-                timeout=0,
+                name=reference,
                 idempotency_key=f"concern-report:{report_id}:{attempt}",
-                as_subflow=False,
             ),
             timeout=settings.trigger_timeout,
         )

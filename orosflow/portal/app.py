@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import secrets
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from orosflow.core import redaction
+from orosflow.core import redaction, write_turn
 from orosflow.core.crypto import KeyConfigError, check_key_settings
+from orosflow.core.settings import get_settings
+from orosflow.handover import warm
 from orosflow.handover.lifecycle import REPORT_LABELS
 from orosflow.handover.validation import translate_error
 from orosflow.identity.accounts import LoginRefused, identity_provider
@@ -96,10 +100,20 @@ def _check_keys() -> None:
         raise SystemExit(2) from None
 
 
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """Before the first request: load what a receipt needs, so that the first counselor does
+    not wait for it (1 s measured) and no write transaction holds the lock meanwhile."""
+    await run_in_threadpool(warm.warm, trigger=get_settings().flow_runs)
+    yield
+
+
 def create_app() -> FastAPI:
     redaction.install()
     _check_keys()
+    write_turn.people_first()  # a counselor's receipt writes before background work
     app = FastAPI(
+        lifespan=_lifespan,
         title="Orosflow API",
         version="1",
         description=API_DESCRIPTION,

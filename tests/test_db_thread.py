@@ -1,0 +1,56 @@
+"""A flow run's database steps keep the normal CPU priority (orosflow.core.db_thread).
+
+The run yields the CPU to the portal (nice 10), but its transactions hold SQLite's one write
+lock, which the portal's receipts wait for. Checked in a forked process, as a run is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import multiprocessing
+import os
+import threading
+
+from orosflow.core import db_thread, lifetime
+
+MARK: contextvars.ContextVar[str] = contextvars.ContextVar("mark", default="")
+
+
+def _nice(tid: int) -> int:
+    stat = open(f"/proc/self/task/{tid}/stat").read()  # noqa: SIM115 - one read
+    return int(stat.rsplit(")", 1)[1].split()[16])
+
+
+def _in_a_run(conn) -> None:  # noqa: ANN001 - a Pipe end
+    db_thread.start()
+    lifetime.yield_to_portal()
+
+    async def flow() -> tuple[int, int, str, bool]:
+        MARK.set("the run's context")
+
+        def step() -> tuple[int, str, bool]:
+            me = threading.get_native_id()
+            return _nice(me), MARK.get(), me != threading.main_thread().native_id
+
+        nice, mark, other_thread = await db_thread.run(step)
+        return _nice(threading.get_native_id()), nice, mark, other_thread
+
+    conn.send(asyncio.run(flow()))
+
+
+def test_database_steps_run_at_the_priority_the_run_had_before_it_yielded() -> None:
+    parent, child = multiprocessing.Pipe()
+    proc = multiprocessing.get_context("fork").Process(target=_in_a_run, args=(child,))
+    proc.start()
+    main_nice, step_nice, mark, other_thread = parent.recv()
+    proc.join(10)
+    base = os.nice(0)
+    assert main_nice == min(19, base + lifetime.BACKGROUND_NICENESS)
+    assert step_nice == base
+    assert mark == "the run's context"
+    assert other_thread
+
+
+async def test_without_a_database_thread_steps_run_in_a_worker_thread() -> None:
+    assert await db_thread.run(lambda: threading.current_thread() is not threading.main_thread())

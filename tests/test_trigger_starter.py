@@ -1,0 +1,122 @@
+"""How the portal, the CLI and the reconciler create flow runs (orosflow.handover.trigger).
+
+One thread per process creates them, with one API client per Prefect API and the deployment's
+id read once: one request per run instead of a new client and two requests. A fake client
+plays the server here; tests/test_runner_cli.py and tests/test_worker_recovery.py create runs
+on a real one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from prefect.exceptions import ObjectNotFound
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from orosflow.handover import trigger
+
+
+class FakeClient:
+    """A Prefect API whose deployment can be re-created (a new id) between two runs."""
+
+    made: list[FakeClient] = []
+
+    def __init__(self) -> None:
+        self.api = PREFECT_API_URL.value()
+        self.deployment_id = uuid.uuid4()
+        self.reads = self.creates = 0
+        self.threads: set[str] = set()
+        FakeClient.made.append(self)
+
+    async def __aenter__(self) -> FakeClient:
+        return self
+
+    async def read_deployment_by_name(self, name: str) -> Any:
+        self.reads += 1
+        return SimpleNamespace(id=self.deployment_id)
+
+    async def create_flow_run_from_deployment(self, deployment_id: uuid.UUID, **kw: Any) -> Any:
+        self.creates += 1
+        self.threads.add(threading.current_thread().name)
+        if deployment_id != self.deployment_id:
+            raise ObjectNotFound(http_exc=httpx.HTTPError("404"))
+        return SimpleNamespace(id=uuid.uuid4(), name=kw["name"])
+
+
+@pytest.fixture
+def starter(monkeypatch: pytest.MonkeyPatch) -> trigger._Starter:
+    FakeClient.made.clear()
+    monkeypatch.setattr("prefect.client.orchestration.get_client", FakeClient)
+    fresh = trigger._Starter()
+    monkeypatch.setattr(trigger, "_STARTER", fresh)
+    return fresh
+
+
+def _create(name: str) -> Any:
+    return trigger._STARTER.call(
+        deployment="concern-report/concern-report",
+        parameters={"report_id": name},
+        name=name,
+        idempotency_key=f"k:{name}",
+    )
+
+
+async def test_runs_are_created_on_one_thread_with_one_client_and_one_lookup(
+    starter: trigger._Starter,
+) -> None:
+    runs = await asyncio.gather(*(_create(f"OA-2026-{i:06d}") for i in range(5)))
+    assert [r.name for r in runs] == [f"OA-2026-{i:06d}" for i in range(5)]
+    (client,) = FakeClient.made
+    assert client.reads == 1 and client.creates == 5
+    assert client.threads == {"orosflow-flow-runs"}
+
+
+async def test_a_recreated_deployment_is_looked_up_again(starter: trigger._Starter) -> None:
+    await _create("OA-2026-000001")
+    (client,) = FakeClient.made
+    client.deployment_id = uuid.uuid4()  # deleted and served again: a new id
+    run = await _create("OA-2026-000002")
+    assert run.name == "OA-2026-000002"
+    assert client.reads == 2
+
+
+async def test_each_prefect_api_the_caller_names_gets_its_own_client(
+    starter: trigger._Starter,
+) -> None:
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:1/api"}):
+        await _create("OA-2026-000001")
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:2/api"}):
+        await _create("OA-2026-000002")
+    assert [c.api for c in FakeClient.made] == ["http://127.0.0.1:1/api", "http://127.0.0.1:2/api"]
+
+
+async def test_a_creation_that_does_not_answer_is_given_up_and_cancelled(
+    starter: trigger._Starter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """start_flow_run waits ``trigger_timeout`` s, then the creation stops on its thread too."""
+    cancelled = threading.Event()
+
+    async def hangs(**_: Any) -> Any:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    monkeypatch.setattr(trigger, "create_in_prefect", hangs)
+    monkeypatch.setenv("OROSFLOW_TRIGGER_TIMEOUT", "0.2")
+    from orosflow.core.settings import reset_settings
+
+    reset_settings()
+    try:
+        assert await trigger.start_flow_run(str(uuid.uuid4()), "OA-2026-000001") is None
+    finally:
+        monkeypatch.delenv("OROSFLOW_TRIGGER_TIMEOUT")
+        reset_settings()
+    assert await asyncio.to_thread(cancelled.wait, 5)

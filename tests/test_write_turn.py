@@ -1,0 +1,110 @@
+"""SQLite writers take turns, the portal's first (orosflow.core.write_turn).
+
+Real processes on a real database file: one holds the turn, a background writer and then a
+person's writer queue for it; the person's goes first. A turn never blocks for good.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from models.tables import AuditEvent
+from orosflow.core import write_turn
+from orosflow.core.audit import append_event
+from orosflow.core.db import get_engine, session_scope
+
+CTX = multiprocessing.get_context("fork")
+
+
+def _writer(database: str, people: bool, log: str, ready: str, hold: float) -> None:
+    """A process that takes one turn, notes when it got it, and holds it ``hold`` s."""
+    if people:
+        write_turn.people_first()
+    Path(ready).touch()
+    with write_turn.write_turn(Path(database)):
+        with open(log, "a") as fh:
+            fh.write(f"{'person' if people else 'background'}\n")
+        time.sleep(hold)
+
+
+def _start(database: Path, people: bool, log: Path, hold: float) -> multiprocessing.Process:
+    ready = log.with_name(f"ready-{people}-{time.monotonic_ns()}")
+    proc = CTX.Process(target=_writer, args=(str(database), people, str(log), str(ready), hold))
+    proc.start()
+    deadline = time.monotonic() + 10
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # it is now waiting for the turn
+    return proc
+
+
+def test_a_persons_writer_goes_before_background_writers_that_waited_longer(
+    tmp_path: Path,
+) -> None:
+    database, log = tmp_path / "orosflow.db", tmp_path / "order"
+    holder = _start(database, False, log, hold=0.5)
+    background = _start(database, False, log, hold=0.0)
+    person = _start(database, True, log, hold=0.0)
+    for proc in (holder, background, person):
+        proc.join(15)
+        assert proc.exitcode == 0
+    assert log.read_text().split() == ["background", "person", "background"]
+
+
+def test_a_turn_is_taken_as_soon_as_it_is_free(tmp_path: Path) -> None:
+    """Woken within milliseconds of the release, not at SQLite's next 100 ms poll."""
+    database, log = tmp_path / "orosflow.db", tmp_path / "order"
+    holder = _start(database, False, log, hold=0.3)
+    released = time.monotonic() + 0.2  # the holder had held ~0.1 s when _start returned
+    with write_turn.write_turn(database):
+        got = time.monotonic()
+    holder.join(10)
+    assert got - released < 0.1
+
+
+def test_a_turn_held_for_ever_does_not_block_for_ever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the busy timeout the writer goes on without a turn: SQLite's lock decides."""
+    database, log = tmp_path / "orosflow.db", tmp_path / "order"
+    holder = _start(database, False, log, hold=5)
+    monkeypatch.setattr(write_turn, "SQLITE_BUSY_SECONDS", 0.3)
+    entered = False
+    with write_turn.write_turn(database):
+        entered = True
+    assert entered
+    holder.kill()
+    holder.join()
+
+
+def test_the_turn_is_reentrant_within_a_thread(tmp_path: Path) -> None:
+    database = tmp_path / "orosflow.db"
+    with write_turn.write_turn(database):
+        with write_turn.write_turn(database):
+            pass
+        # still ours: another process cannot take it now
+        fd = os.open(database.with_name("orosflow.db.write.lock"), os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+
+
+def test_session_scope_takes_the_turn_beside_the_sqlite_file(sqlite_db: str) -> None:
+    """Every write transaction goes through the turn; the lock files are the user's only."""
+    with session_scope() as s:
+        append_event(s, actor="test", action="test.turn")
+    with session_scope() as s:
+        assert s.exec(select(AuditEvent).where(AuditEvent.action == "test.turn")).one()
+    path = Path(get_engine().url.database or "")
+    lock = path.with_name(path.name + ".write.lock")
+    assert lock.exists()
+    assert lock.stat().st_mode & 0o077 == 0
