@@ -43,14 +43,14 @@ REVALIDATE_RETRIES = 2
 REVALIDATE_RETRY_DELAY_S = 2.0
 
 
-async def load_and_revalidate(report_id: str) -> str:
+async def load_and_revalidate(report_id: str, flow_run_id: str) -> str:
     """A plain step with its own retries, not a Prefect task: its task run cost the run engine
     work and the server event writes, and showed auditors nothing the audit chain lacks (the
     content read, a late routing and a failed check are audit events of their own). Any error
     is retried, as the task did; the last one fails the run, as the task's did."""
     for attempt in range(1, REVALIDATE_RETRIES + 2):
         try:
-            return await db_thread.run(delivery.load_and_revalidate, report_id)
+            return await db_thread.run(delivery.load_and_revalidate, report_id, flow_run_id)
         except Exception as exc:
             if attempt > REVALIDATE_RETRIES:
                 raise
@@ -96,8 +96,8 @@ async def concern_report(report_id: str) -> None:
 
 async def _concern_report(report_id: str) -> None:
     log = get_run_logger()
-    await db_thread.run(delivery.attach_flow_run, report_id, str(flow_run.get_id()))
-    urgency = await load_and_revalidate(report_id)
+    # Attaching this run to the report shares the first write with the revalidation.
+    urgency = await load_and_revalidate(report_id, str(flow_run.get_id()))
     failed: list[str] = []
     tried: set[str] = set()
     sent = 0

@@ -266,11 +266,11 @@ def _flaky_load(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[int]:
     real = delivery.load_and_revalidate
     attempts: list[int] = []
 
-    def flaky(report_id: str) -> str:
+    def flaky(report_id: str, flow_run_id: str | None = None) -> str:
         attempts.append(1)
         if len(attempts) <= failures:
             raise OperationalError("SELECT", {}, Exception("server closed the connection"))
-        return real(report_id)
+        return real(report_id, flow_run_id)
 
     monkeypatch.setattr(delivery, "load_and_revalidate", flaky)
     return attempts

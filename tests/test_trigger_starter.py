@@ -120,3 +120,32 @@ async def test_a_creation_that_does_not_answer_is_given_up_and_cancelled(
         monkeypatch.delenv("OROSFLOW_TRIGGER_TIMEOUT")
         reset_settings()
     assert await asyncio.to_thread(cancelled.wait, 5)
+
+
+async def test_runs_created_together_are_all_recorded_on_their_reports(
+    sqlite_db: str, office_hours: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records that queue up while one is written go in together; none is lost."""
+    from sqlmodel import select
+
+    from models.tables import AuditEvent, Report
+    from orosflow.core.db import session_scope
+    from orosflow.handover.submission import submit
+
+    from factories import form
+
+    async def created(**_: Any) -> Any:
+        await asyncio.sleep(0.01)
+        return SimpleNamespace(id=uuid.uuid4())
+
+    monkeypatch.setattr(trigger, "create_in_prefect", created)
+    items = [
+        (r.report_id, r.reference)
+        for r in (submit(form(), actor="t").reports[0] for _ in range(12))
+    ]
+    started = await trigger.start_flow_runs(items)
+    with session_scope() as s:
+        for rid, _ in items:
+            assert s.get(Report, rid).flow_run_id == started[rid]
+        events = s.exec(select(AuditEvent).where(AuditEvent.action == "flow_run.created")).all()
+    assert sorted(e.report_id for e in events) == sorted(rid for rid, _ in items)

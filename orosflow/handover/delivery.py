@@ -28,7 +28,7 @@ SYSTEM = "system:concern-report"
 log = logging.getLogger("orosflow.handover.delivery")
 
 
-def load_and_revalidate(report_id: str) -> str:
+def load_and_revalidate(report_id: str, flow_run_id: str | None = None) -> str:
     """Decrypt and re-validate with the rules of today, as of the report's own date; returns
     the urgency. Content that cannot be opened or no longer passes fails closed at once. An
     erased report has nothing to check (its queued mails are dropped). A report stored without
@@ -36,7 +36,8 @@ def load_and_revalidate(report_id: str) -> str:
     as of its submission time.
 
     Only what changes state takes a write transaction: the read's audit event (first, so no
-    read goes unrecorded), and afterwards a failed check or a late route. The decryption and
+    read goes unrecorded; with it the run's id, ``flow_run_id``, see :func:`attach_flow_run`),
+    and afterwards a failed check or a late route. The decryption and
     the check read only: on SQLite every other writer, a counselor's receipt too, waits for a
     write transaction, and this one held it 30–90 ms in a burst."""
     # Loaded before any transaction: reading the channels file costs ~0.5 s of CPU in a fresh
@@ -47,6 +48,8 @@ def load_and_revalidate(report_id: str) -> str:
         report = session.get(Report, report_id)
         if report is None:
             raise LookupError(f"{report_id}: no such report")
+        if flow_run_id:
+            _attach(session, report, flow_run_id)
         urgency = report.urgency
         if session.get(ReportKey, report_id) is None:
             return urgency
@@ -109,18 +112,23 @@ def attach_flow_run(report_id: str, flow_run_id: str) -> None:
     """Remember which flow run works on the report, however it was started (reconciler input)."""
     with session_scope() as session:
         report = session.get(Report, report_id)
-        if report is None or report.flow_run_id == flow_run_id:
-            return
-        previous = report.flow_run_id
-        report.flow_run_id, report.flow_triggered_at = flow_run_id, utcnow()
-        session.add(report)
-        append_event(
-            session,
-            actor=SYSTEM,
-            action="flow_run.attached",
-            report_id=report_id,
-            details={"flow_run_id": flow_run_id, "previous": previous},
-        )
+        if report is not None:
+            _attach(session, report, flow_run_id)
+
+
+def _attach(session: Session, report: Report, flow_run_id: str) -> None:
+    if report.flow_run_id == flow_run_id:
+        return
+    previous = report.flow_run_id
+    report.flow_run_id, report.flow_triggered_at = flow_run_id, utcnow()
+    session.add(report)
+    append_event(
+        session,
+        actor=SYSTEM,
+        action="flow_run.attached",
+        report_id=report.id,
+        details={"flow_run_id": flow_run_id, "previous": previous},
+    )
 
 
 def reference_of(report_id: str) -> str:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import queue
 import threading
 from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from typing import Any
@@ -153,24 +154,68 @@ async def start_flow_run(report_id: str, reference: str, attempt: str = "1") -> 
         log.warning("flow run for report %s not created: %s", report_id, type(exc).__name__)
         return None
     flow_run_id = str(run.id)
-    await asyncio.to_thread(_record, report_id, flow_run_id)
+    await asyncio.wrap_future(_RECORDER.record(report_id, flow_run_id))
     return flow_run_id
 
 
-def _record(report_id: str, flow_run_id: str) -> None:
+class _Recorder:
+    """Records created runs on the reports from one thread, those that queued up meanwhile in
+    one transaction. After a burst of 30 submissions their 30 records, each a transaction of
+    its own, queued in the portal ahead of the next counselor's receipt (62 ms measured)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[str, str, Future[None]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def record(self, report_id: str, flow_run_id: str) -> Future[None]:
+        done: Future[None] = Future()
+        self._queue.put((report_id, flow_run_id, done))
+        with self._lock:  # a forked process inherits the object, not the thread
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="orosflow-flow-run-records", daemon=True
+                )
+                self._thread.start()
+        return done
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                _record([(rid, fid) for rid, fid, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - each waiting caller gets the error
+                for *_, done in batch:
+                    done.set_exception(exc)
+            else:
+                for *_, done in batch:
+                    done.set_result(None)
+
+
+_RECORDER = _Recorder()
+
+
+def _record(runs: list[tuple[str, str]]) -> None:
+    """Each report's new flow run, with its ``flow_run.created`` event (one transaction)."""
     with session_scope() as session:
-        report = session.get(Report, report_id)
-        if report is None or report.flow_run_id == flow_run_id:
-            return
-        report.flow_run_id, report.flow_triggered_at = flow_run_id, utcnow()
-        session.add(report)
-        append_event(
-            session,
-            actor="system:trigger",
-            action="flow_run.created",
-            report_id=report_id,
-            details={"flow_run_id": flow_run_id},
-        )
+        for report_id, flow_run_id in runs:
+            report = session.get(Report, report_id)
+            if report is None or report.flow_run_id == flow_run_id:
+                continue
+            report.flow_run_id, report.flow_triggered_at = flow_run_id, utcnow()
+            session.add(report)
+            append_event(
+                session,
+                actor="system:trigger",
+                action="flow_run.created",
+                report_id=report_id,
+                details={"flow_run_id": flow_run_id},
+            )
 
 
 async def start_flow_runs(
