@@ -52,14 +52,16 @@ def _start(database: Path, people: bool, log: Path, hold: float | Path) -> multi
 
 
 def _a_person_waits(database: Path) -> bool:
-    """Someone holds the gate shared: a person's writer is waiting for the turn."""
-    fd = os.open(database.with_name(database.name + ".gate.lock"), os.O_RDWR | os.O_CREAT)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
+    """A person's writer holds the gate shared (a READ flock in /proc/locks): it is waiting
+    for the turn. (A background writer only ever holds the gate exclusively, for a moment.)"""
+    gate = database.with_name(database.name + ".gate.lock")
+    if not gate.exists():
+        return False
+    inode = gate.stat().st_ino
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if "FLOCK" in fields and "READ" in fields and any(f.endswith(f":{inode}") for f in fields):
+            return True
     return False
 
 
@@ -73,6 +75,7 @@ def test_a_persons_writer_goes_before_background_writers_that_waited_longer(
     deadline = time.monotonic() + 10
     while not _a_person_waits(database) and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert _a_person_waits(database)
     release.touch()
     for proc in (holder, background, person):
         proc.join(15)
