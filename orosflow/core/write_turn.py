@@ -39,6 +39,18 @@ _process_turns: dict[Path, threading.Lock] = {}
 _process_turns_lock = threading.Lock()
 
 
+def _after_fork_in_child() -> None:
+    """A forked process starts with no turn held: a thread lock another thread of the parent
+    held at the fork would otherwise never be released in the child."""
+    global _held, _process_turns, _process_turns_lock
+    _held = threading.local()
+    _process_turns = {}
+    _process_turns_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def people_first() -> None:
     """This process answers people (the portal): its writes go before background writes."""
     global _people_first

@@ -44,17 +44,19 @@ class _Starter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._clients: dict[str, Any] = {}
         self._opening: asyncio.Lock | None = None
         self._deployments: dict[tuple[str, str], UUID] = {}
 
     def loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None:
-                self._loop = asyncio.new_event_loop()
-                threading.Thread(
+        with self._lock:  # a forked process inherits the loop, not the thread that ran it
+            if self._loop is None or self._thread is None or not self._thread.is_alive():
+                self._loop, self._clients, self._opening = asyncio.new_event_loop(), {}, None
+                self._thread = threading.Thread(
                     target=self._loop.run_forever, name="orosflow-flow-runs", daemon=True
-                ).start()
+                )
+                self._thread.start()
             return self._loop
 
     async def _client(self) -> tuple[str, Any]:
@@ -190,11 +192,15 @@ class _Recorder:
             try:
                 _record([(rid, fid) for rid, fid, _ in batch])
             except Exception as exc:  # noqa: BLE001 - each waiting caller gets the error
-                for *_, done in batch:
-                    done.set_exception(exc)
+                outcome: BaseException | None = exc
             else:
-                for *_, done in batch:
-                    done.set_result(None)
+                outcome = None
+            for *_, done in batch:
+                with contextlib.suppress(InvalidStateError):  # that caller stopped waiting
+                    if outcome is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(outcome)
 
 
 _RECORDER = _Recorder()

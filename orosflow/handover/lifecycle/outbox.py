@@ -382,6 +382,11 @@ def claim_and_render(mail_id: str, owner: str | None = None) -> EmailMessage | N
         _give_up(mail_id, "report_erased")
     except Undeliverable as exc:
         _give_up(mail_id, exc.reason)
+    except BaseException:
+        # Anything else (the database went away): the claim goes back, so the step's retry
+        # sends now instead of finding the mail claimed for the next two minutes.
+        release(mail_id)
+        raise
     return None
 
 

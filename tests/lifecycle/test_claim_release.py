@@ -1,0 +1,34 @@
+"""A mail whose rendering fails for a passing reason (the database went away) is not left
+claimed: the step's retry sends it at once instead of finding it claimed for two minutes."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from models.tables import LifecycleMail
+from orosflow.core.db import session_scope
+from orosflow.handover.lifecycle import outbox
+from orosflow.handover.submission import submit
+
+from factories import form
+
+
+def test_a_failed_rendering_gives_the_claim_back(
+    sqlite_db: str, office_hours: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rid = submit(form(), actor="t").reports[0].report_id
+    (mail_id,) = outbox.pending_mails(rid)
+
+    def gone(*_: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(outbox, "_build", gone)
+    with pytest.raises(OperationalError):
+        outbox.claim_and_render(mail_id, owner="run-1")
+    with session_scope() as s:
+        row = s.get(LifecycleMail, mail_id)
+        assert row.sent_at is None and row.claimed_at is None
+
+    monkeypatch.undo()
+    assert outbox.claim_and_render(mail_id, owner="run-2") is not None  # not ClaimedElsewhere
