@@ -70,6 +70,10 @@ def test_a_persons_writer_goes_before_background_writers_that_waited_longer(
 ) -> None:
     database, log, release = tmp_path / "orosflow.db", tmp_path / "order", tmp_path / "release"
     holder = _start(database, False, log, hold=release)
+    deadline = time.monotonic() + 10
+    while not (log.exists() and log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the holder has the turn (under load 0.1 s was not always enough)
+    assert log.read_text().split() == ["background"]
     background = _start(database, False, log, hold=0.0)
     person = _start(database, True, log, hold=0.0)
     deadline = time.monotonic() + 10
