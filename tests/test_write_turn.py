@@ -26,8 +26,9 @@ CTX = multiprocessing.get_context("fork")
 def _writer(database: str, people: bool, log: str, ready: str, hold: float | str) -> None:
     """A process that takes one turn, notes when it got it, and holds it ``hold`` s (or until
     the file ``hold`` exists)."""
-    if people:
-        write_turn.people_first()
+    # Set either way: the child inherits the test process's setting, which an earlier test in
+    # it (a portal's) may have turned on, making the "background" writers people too.
+    write_turn.people_first(people)
     Path(ready).touch()
     with write_turn.write_turn(Path(database)):
         with open(log, "a") as fh:

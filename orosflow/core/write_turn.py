@@ -51,10 +51,11 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def people_first() -> None:
-    """This process answers people (the portal): its writes go before background writes."""
+def people_first(answers_people: bool = True) -> None:
+    """This process answers people (the portal): its writes go before background writes.
+    A process forked from it inherits the setting, so a background child sets it back."""
     global _people_first
-    _people_first = True
+    _people_first = answers_people
 
 
 def _process_turn(path: Path) -> threading.Lock:
