@@ -214,7 +214,7 @@ class IdempotencyKey(SQLModel, table=True):
     key_digest: str = Field(primary_key=True, max_length=64)
     #: HMAC of the canonical body (``orosflow.core.crypto.lookup_digests``).
     body_digest: str = Field(max_length=64)
-    #: The submission the key stored (None while its transaction is still open).
+    #: The submission the key stores (set with the key, in the submission's transaction).
     sibling_group_id: str | None = Field(default=None, max_length=36)
     created_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import text
+from sqlmodel import Session, col, select
 
 from orosflow.core.audit import append_event, verify_chain
 from orosflow.core.db import get_engine, session_scope
@@ -70,6 +71,40 @@ def test_rehashed_edit_still_breaks_the_link(db: str) -> None:
         ev.hash = _digest(ev)
         s.add(ev)
     assert _verify() == (False, 3)
+
+
+def _seqs() -> list[int]:
+    from models.tables import AuditEvent
+
+    with session_scope() as s:
+        return [e.seq for e in s.exec(select(AuditEvent).order_by(col(AuditEvent.seq))).all()]
+
+
+def test_appends_after_a_rollback_continue_from_what_was_committed(db: str) -> None:
+    """A transaction remembers the head it appended; one rolled back must not be remembered."""
+    _chain_of(2)
+    with Session(get_engine()) as s:
+        append_event(s, actor="test", action="test.gone")
+        append_event(s, actor="test", action="test.gone")
+        s.rollback()
+        s.connection()  # the next transaction has begun before the append
+        append_event(s, actor="test", action="test.kept")
+        s.commit()
+    assert _seqs() == [1, 2, 3]
+    assert _verify() == (True, None)
+
+
+def test_appends_after_a_commit_follow_events_others_appended_meanwhile(db: str) -> None:
+    with Session(get_engine()) as s:
+        append_event(s, actor="test", action="test.first")
+        s.commit()
+        _chain_of(2)  # another writer, between this session's two transactions
+        s.connection()  # the next transaction has begun before the append
+        append_event(s, actor="test", action="test.after")
+        append_event(s, actor="test", action="test.after")
+        s.commit()
+    assert _seqs() == [1, 2, 3, 4, 5]
+    assert _verify() == (True, None)
 
 
 def test_cli_audit_verify_exit_codes(sqlite_db: str) -> None:

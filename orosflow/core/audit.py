@@ -42,6 +42,23 @@ def _digest(event: AuditEvent) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+#: ``session.info`` key of the chain head this transaction appended last: (transaction, seq, hash).
+_HEAD = "orosflow.audit_head"
+
+
+def _cached_head(session: Session) -> tuple[int, str] | None:
+    """The (seq, hash) this transaction appended last, if it appended already.
+
+    It is still the chain's head: on SQLite the transaction holds the write lock, on
+    PostgreSQL the chain's advisory lock, so nobody else appends until it ends; and a commit
+    or rollback starts a new transaction object, which does not match the cached one."""
+    cached = session.info.get(_HEAD)
+    transaction = session.get_transaction()
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return cached[1], cached[2]
+    return None
+
+
 def append_event(
     session: Session,
     *,
@@ -54,11 +71,17 @@ def append_event(
     at: datetime | None = None,
 ) -> AuditEvent:
     """Append one event to the chain in the session's transaction (no personal data in it)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_PG_CHAIN_LOCK))
-    head = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
+    head = _cached_head(session)
+    if head is None:
+        if session.get_bind().dialect.name == "postgresql":
+            session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_PG_CHAIN_LOCK))
+        last = session.exec(
+            select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)
+        ).first()
+        head = (last.seq, last.hash) if last else (0, GENESIS)
+    seq, prev_hash = head
     event = AuditEvent(
-        seq=(head.seq if head else 0) + 1,
+        seq=seq + 1,
         at=at or utcnow(),
         actor=actor,
         action=action,
@@ -66,12 +89,14 @@ def append_event(
         handover_id=handover_id,
         rule=rule,
         details=json.dumps(details or {}, sort_keys=True, ensure_ascii=False),
-        prev_hash=head.hash if head else GENESIS,
+        prev_hash=prev_hash,
         hash="",
     )
     event.hash = _digest(event)
+    # No flush: the rows are written with the transaction's next flush, in the order appended
+    # (one statement for several), and the head is known from here on.
     session.add(event)
-    session.flush()
+    session.info[_HEAD] = (session.get_transaction(), event.seq, event.hash)
     return event
 
 

@@ -1,4 +1,4 @@
-"""Reading (and erasing) a report's personal data. Every read appends an audit event.
+"""Sealing, reading (and erasing) a report's personal data. Every read appends an audit event.
 
 The decrypted values are registered with the log redactor before anyone can print them.
 """
@@ -6,6 +6,7 @@ The decrypted values are registered with the log redactor before anyone can prin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -13,8 +14,15 @@ from sqlmodel import Session, col, select
 from models.form import Child, ConcernForm, Guardian
 from models.tables import ChildRecord, GuardianRecord, Report, ReportKey
 from orosflow.core.audit import append_event
-from orosflow.core.crypto import CryptoError, KeyMismatch, Keyring, open_json
-from orosflow.core.periodkeys import unwrap_report_key
+from orosflow.core.crypto import (
+    CryptoError,
+    KeyMismatch,
+    Keyring,
+    new_data_key,
+    open_json,
+    seal_json,
+)
+from orosflow.core.periodkeys import unwrap_report_key, wrap_report_key
 from orosflow.core.redaction import register_sensitive
 
 
@@ -60,32 +68,65 @@ def _sensitive_strings(form: ConcernForm) -> list[str]:
     return [v for v in values if isinstance(v, str)]
 
 
-def check_readable(session: Session, report_ids: list[str], keyring: Keyring) -> None:
-    """Decrypt what was just written (in the caller's transaction, before it commits) with the
-    keyring as it is configured now; :class:`KeyMismatch` if any part cannot be read.
+@dataclass
+class SealedReport:
+    """One child's report encrypted, ready to store: sealed before the write transaction, so
+    the encryption and the read-back check do not hold the database's write lock."""
 
-    Catches a key that differs from the one the rows were wrapped with (a key file replaced
+    report_id: str
+    master_key_id: str
+    period: str
+    wrapped_key: bytes
+    payload_enc: bytes
+    child_enc: bytes
+    guardian_blobs: list[bytes]
+
+    def blobs(self) -> list[tuple[bytes, str]]:
+        """Each sealed part with its associated data (what binds it to this report)."""
+        return [
+            (self.payload_enc, f"report:{self.report_id}:payload"),
+            (self.child_enc, f"child:{self.report_id}"),
+            *(
+                (blob, f"guardian:{self.report_id}:{pos}")
+                for pos, blob in enumerate(self.guardian_blobs)
+            ),
+        ]
+
+
+def seal_report(
+    keyring: Keyring, report_id: str, payload: Any, child: Child, form: ConcernForm, at: datetime
+) -> SealedReport:
+    """Encrypt one child's report under a new data key, wrapped for ``at``'s period."""
+    data_key = new_data_key()
+    key_id, period, wrapped = wrap_report_key(keyring, data_key, report_id, at)
+    return SealedReport(
+        report_id=report_id,
+        master_key_id=key_id,
+        period=period,
+        wrapped_key=wrapped,
+        payload_enc=seal_json(data_key, payload, f"report:{report_id}:payload"),
+        child_enc=seal_json(data_key, child.model_dump(mode="json"), f"child:{report_id}"),
+        guardian_blobs=[
+            seal_json(data_key, g.model_dump(mode="json"), f"guardian:{report_id}:{pos}")
+            for pos, g in enumerate(form.guardians)
+        ],
+    )
+
+
+def check_readable(sealed: list[SealedReport], keyring: Keyring) -> None:
+    """Open what is about to be stored with the keyring as it is configured now (read again by
+    the caller); :class:`KeyMismatch` if any part cannot be opened.
+
+    Catches a key that differs from the one the parts were wrapped with (a key file replaced
     by another process, a changed ``OROSFLOW_SECRET_KEY``), so a counselor never gets a receipt
     for a report that nobody can open. Not an audited read: nothing is shown to anyone."""
-    session.flush()
-    for report_id in report_ids:
-        report = session.get(Report, report_id)
-        key_row = session.get(ReportKey, report_id)
-        if report is None or key_row is None:
-            raise KeyMismatch()
+    for report in sealed:
         try:
             data_key = unwrap_report_key(
-                keyring, key_row.master_key_id, key_row.wrapped_key, report_id, key_row.period
+                keyring, report.master_key_id, report.wrapped_key, report.report_id, report.period
             )
-            open_json(data_key, report.payload_enc, f"report:{report_id}:payload")
-            for child_row in session.exec(
-                select(ChildRecord).where(ChildRecord.report_id == report_id)
-            ):
-                open_json(data_key, child_row.data_enc, f"child:{report_id}")
-            for g in session.exec(
-                select(GuardianRecord).where(GuardianRecord.report_id == report_id)
-            ):
-                open_json(data_key, g.data_enc, f"guardian:{report_id}:{g.position}")
+            for blob, aad in report.blobs():
+                open_json(data_key, blob, aad)
         except CryptoError:
             raise KeyMismatch() from None
 

@@ -15,7 +15,8 @@ transaction (:func:`orosflow.handover.submission.submit`):
   sees the first.
 
 Nothing here stores content: digests, a reference, a sibling group id and times, each row
-deleted when its window has passed.
+deleted after its window has passed (by a submission, at most once a minute; the checks ignore
+a row past its time before that).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ from orosflow.core.crypto import Keyring, lookup_digests
 IDEMPOTENCY_RETENTION = timedelta(hours=24)
 #: How long a report for the same child from the same counselor asks "Skicka ändå?".
 DUPLICATE_WINDOW = timedelta(hours=24)
+#: How often a process deletes expired keys and guards (per database).
+EXPIRE_EVERY = timedelta(minutes=1)
+_last_expired: dict[str, datetime] = {}
 MAX_KEY_LENGTH = 200
 
 
@@ -92,13 +96,20 @@ class SubmitOnce:
     #: The counselor has seen the duplicate question and answered "Skicka ändå".
     confirm_duplicate: bool = False
     _pairs: list[tuple[int, str, list[str]]] = field(default_factory=list)
+    _guards: dict[str, RecentChildReport] = field(default_factory=dict)
 
     # --- inside the transaction -----------------------------------------------------------
 
     def claim(
-        self, session: Session, form: ConcernForm, reporter_email: str, now: datetime
+        self,
+        session: Session,
+        form: ConcernForm,
+        reporter_email: str,
+        now: datetime,
+        group_id: str,
     ) -> str | None:
-        """Before storing: the sibling group to answer with when this is a retry, else None.
+        """Before storing ``group_id``: the sibling group to answer with when this is a retry,
+        else None (the key now points at ``group_id``, which this transaction stores).
 
         Raises :class:`IdempotencyConflict` or :class:`DuplicateSuspected` (the caller's
         transaction rolls back: nothing stored). May raise ``IntegrityError`` when a concurrent
@@ -106,22 +117,16 @@ class SubmitOnce:
         """
         self._expire(session, now)
         if self.key is not None:
-            group = self._claim_key(session, now)
+            group = self._claim_key(session, now, group_id)
             if group is not None:
                 return group
         self._claim_children(session, form, reporter_email, now)
         return None
 
-    def record(self, session: Session, group_id: str, references: list[str], now: datetime) -> None:
-        """After storing: the key points at the new submission, each child's guard at its
-        report."""
-        if self.key is not None:
-            row = session.get(IdempotencyKey, self._key_digest())
-            if row is not None:
-                row.sibling_group_id = group_id
-                session.add(row)
+    def record(self, session: Session, references: list[str], now: datetime) -> None:
+        """After storing: each child's guard points at its report."""
         for index, digest, _ in self._pairs:
-            guard = session.get(RecentChildReport, digest)
+            guard = self._guards.get(digest) or session.get(RecentChildReport, digest)
             if guard is not None:
                 guard.reference = references[index]
                 guard.submitted_at = now
@@ -134,12 +139,23 @@ class SubmitOnce:
         return hashlib.sha256(f"orosflow-idempotency:{self.actor}\0{self.key}".encode()).hexdigest()
 
     def _expire(self, session: Session, now: datetime) -> None:
+        """Delete the rows past their time, at most once per ``EXPIRE_EVERY`` per database and
+        process: housekeeping only, since the checks below ignore rows past their time."""
+        database = str(session.get_bind().url)
+        last = _last_expired.get(database)
+        if last is not None and last <= now < last + EXPIRE_EVERY:
+            return
         session.execute(delete(IdempotencyKey).where(col(IdempotencyKey.expires_at) < now))
         session.execute(delete(RecentChildReport).where(col(RecentChildReport.expires_at) < now))
+        _last_expired[database] = now
 
-    def _claim_key(self, session: Session, now: datetime) -> str | None:
+    def _claim_key(self, session: Session, now: datetime, group_id: str) -> str | None:
         digests = lookup_digests(self.keyring, "body", body_text(self.body))
         row = session.get(IdempotencyKey, self._key_digest())
+        if row is not None and row.expires_at < now:  # past its time: as if deleted
+            session.delete(row)
+            session.flush()
+            row = None
         if row is not None:
             if row.body_digest not in digests:
                 raise IdempotencyConflict()
@@ -150,7 +166,7 @@ class SubmitOnce:
             insert(IdempotencyKey).values(
                 key_digest=self._key_digest(),
                 body_digest=digests[0],
-                sibling_group_id=None,
+                sibling_group_id=group_id,
                 created_at=now,
                 expires_at=now + IDEMPOTENCY_RETENTION,
             )
@@ -164,6 +180,7 @@ class SubmitOnce:
         upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         who = reporter_email.strip().casefold()
         self._pairs = []
+        self._guards = {}
         for index, child in enumerate(form.children):
             if child.personal_number:
                 digests = lookup_digests(
@@ -183,6 +200,7 @@ class SubmitOnce:
                 .where(col(RecentChildReport.pair_digest).in_(all_digests))
                 .with_for_update()
             ).all()
+            self._guards.update((r.pair_digest, r) for r in rows)  # record() updates them
             earlier = [
                 r
                 for r in rows

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -25,11 +26,10 @@ from models.form import Child, ConcernForm, Urgency
 from models.tables import ChildRecord, GuardianRecord, ReferenceCounter, Report, ReportKey
 from orosflow.core.audit import append_event
 from orosflow.core.clock import STOCKHOLM, utcnow
-from orosflow.core.crypto import KeyMismatch, Keyring, load_keyring, new_data_key, seal_json
+from orosflow.core.crypto import KeyMismatch, Keyring, load_keyring
 from orosflow.core.db import session_scope
-from orosflow.core.periodkeys import wrap_report_key
 from orosflow.handover import routing_call
-from orosflow.handover.content import check_readable
+from orosflow.handover.content import SealedReport, check_readable, seal_report
 from orosflow.handover.duplicates import SubmitOnce
 from orosflow.handover.lifecycle import apply_transition, create_handover, reporter_digest
 from orosflow.handover.lifecycle.outbox import enqueue_mail
@@ -45,6 +45,7 @@ __all__ = [
     "Recipient",
     "SubmitOnce",
     "calls_for",
+    "seal_form",
     "store_form",
     "stored_receipt",
     "submit",
@@ -79,20 +80,26 @@ class Receipt:
 
 
 def next_reference(session: Session, year: int) -> str:
-    """Issue ``OA-<year>-<6 digits>`` from a per-year counter locked for this transaction."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(ReferenceCounter).values(year=year, last=0).on_conflict_do_nothing()  # type: ignore[attr-defined]
+    """Issue ``OA-<year>-<6 digits>`` from a per-year counter, locked for this transaction (its
+    row on PostgreSQL, the write lock on SQLite). One statement once the year has a counter."""
+    bump = (
+        update(ReferenceCounter)
+        .where(col(ReferenceCounter.year) == year)
+        .values(last=col(ReferenceCounter.last) + 1)
+        .returning(col(ReferenceCounter.last))
+        .execution_options(synchronize_session=False)
     )
-    counter = session.exec(
-        select(ReferenceCounter).where(ReferenceCounter.year == year).with_for_update()
-    ).one()
-    counter.last += 1
-    if counter.last > 999_999:
+    last = session.execute(bump).scalar_one_or_none()
+    if last is None:  # the year's first report
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(
+            insert(ReferenceCounter).values(year=year, last=0).on_conflict_do_nothing()  # type: ignore[attr-defined]
+        )
+        last = session.execute(bump).scalar_one()
+    if last > 999_999:
         raise RuntimeError("reference numbers for the year are exhausted")
-    session.add(counter)
-    return f"OA-{year}-{counter.last:06d}"
+    return f"OA-{year}-{last:06d}"
 
 
 def shared_payload(form: ConcernForm) -> dict[str, Any]:
@@ -107,6 +114,19 @@ def _content_digest(*blobs: bytes) -> str:
     return h.hexdigest()
 
 
+def seal_form(form: ConcernForm, keyring: Keyring, at: datetime) -> list[SealedReport]:
+    """Each child's report encrypted for storage (before the write transaction)."""
+    payload = shared_payload(form)
+    # Validation refuses a protected child's address and district; dropping them here too
+    # keeps them out of storage whatever the entry point.
+    return [
+        seal_report(
+            keyring, str(uuid.uuid4()), payload, child.without_protected_details(), form, at
+        )
+        for child in form.children
+    ]
+
+
 def store_form(
     session: Session,
     form: ConcernForm,
@@ -114,26 +134,22 @@ def store_form(
     actor: str,
     keyring: Keyring,
     now: datetime | None = None,
+    sealed: list[SealedReport] | None = None,
+    group_id: str | None = None,
 ) -> Receipt:
-    """Write one report per child into ``session`` (the caller owns the transaction)."""
+    """Write one report per child into ``session`` (the caller owns the transaction), from
+    ``sealed`` when the caller encrypted them already (:func:`seal_form`)."""
     now = now or utcnow()
-    group_id = str(uuid.uuid4())
-    payload = shared_payload(form)
+    sealed = sealed if sealed is not None else seal_form(form, keyring, now)
+    group_id = group_id or str(uuid.uuid4())
     receipt = Receipt(
         sibling_group_id=group_id,
         submitted_at=now.isoformat(),
         urgency=form.urgency.value,
     )
-    for index, child in enumerate(form.children):
-        report_id = str(uuid.uuid4())
+    for index, (child, part) in enumerate(zip(form.children, sealed, strict=True)):
+        report_id = part.report_id
         reference = next_reference(session, now.astimezone(STOCKHOLM).year)
-        data_key = new_data_key()
-        key_id, period, wrapped = wrap_report_key(keyring, data_key, report_id, now)
-        payload_enc = seal_json(data_key, payload, f"report:{report_id}:payload")
-        # Validation refuses a protected child's address and district; dropping them here too
-        # keeps them out of storage whatever the entry point.
-        stored_child = child.without_protected_details()
-        child_enc = seal_json(data_key, stored_child.model_dump(mode="json"), f"child:{report_id}")
         report = Report(
             id=report_id,
             reference=reference,
@@ -146,26 +162,21 @@ def store_form(
             clinic_municipality=form.clinic.municipality,
             reporter_digest=reporter_digest(form.reporter.email),
             categories=",".join(form.concern.categories),
-            payload_enc=payload_enc,
+            payload_enc=part.payload_enc,
         )
         session.add(report)
         session.flush()  # the report row must exist before rows that reference it
         session.add(
             ReportKey(
                 report_id=report_id,
-                master_key_id=key_id,
-                wrapped_key=wrapped,
+                master_key_id=part.master_key_id,
+                wrapped_key=part.wrapped_key,
                 created_at=now,
-                period=period,
+                period=part.period,
             )
         )
-        session.add(ChildRecord(id=str(uuid.uuid4()), report_id=report_id, data_enc=child_enc))
-        guardian_blobs = []
-        for pos, guardian in enumerate(form.guardians):
-            blob = seal_json(
-                data_key, guardian.model_dump(mode="json"), f"guardian:{report_id}:{pos}"
-            )
-            guardian_blobs.append(blob)
+        session.add(ChildRecord(id=str(uuid.uuid4()), report_id=report_id, data_enc=part.child_enc))
+        for pos, blob in enumerate(part.guardian_blobs):
             session.add(
                 GuardianRecord(
                     id=str(uuid.uuid4()), report_id=report_id, position=pos, data_enc=blob
@@ -182,7 +193,9 @@ def store_form(
                 "sibling_group_id": group_id,
                 "children_in_group": len(form.children),
                 "urgency": form.urgency.value,
-                "content_sha256": _content_digest(payload_enc, child_enc, *guardian_blobs),
+                "content_sha256": _content_digest(
+                    part.payload_enc, part.child_enc, *part.guardian_blobs
+                ),
             },
             at=now,
         )
@@ -282,29 +295,39 @@ def submit(
     form = validate_form(data, now=now)
     keyring = load_keyring()
     get_router()  # load the directory before the write lock is taken
+    at = now or utcnow()
+    # Encrypt, and open again with the key as configured now, before the write transaction
+    # (which then holds the lock only for the rows): a receipt only for what can be opened.
+    sealed = seal_form(form, keyring, at)
+    try:
+        check_readable(sealed, load_keyring())
+    except KeyMismatch:
+        log.error(
+            "submission refused: the configured master key cannot decrypt "
+            "what was just encrypted; nothing stored"
+        )
+        raise
+    group_id = str(uuid.uuid4())
     for attempt in (1, 2):
         try:
             with session_scope() as session:  # keep the write transaction short (one writer)
-                at = now or utcnow()
-                replay = once.claim(session, form, form.reporter.email, at) if once else None
+                replay = (
+                    once.claim(session, form, form.reporter.email, at, group_id) if once else None
+                )
                 if replay:
                     receipt = stored_receipt(session, replay)
                 else:
-                    receipt = store_form(session, form, actor=actor, keyring=keyring, now=at)
-                    # Read it back with the key as configured now, before the commit: a receipt
-                    # only for what can be opened (KeyMismatch rolls everything back).
-                    ids = [r.report_id for r in receipt.reports]
-                    try:
-                        check_readable(session, ids, load_keyring())
-                    except KeyMismatch:
-                        log.error(
-                            "submission refused: the configured master key cannot decrypt "
-                            "what was just encrypted; nothing stored"
-                        )
-                        raise
+                    receipt = store_form(
+                        session,
+                        form,
+                        actor=actor,
+                        keyring=keyring,
+                        now=at,
+                        sealed=sealed,
+                        group_id=group_id,
+                    )
                     if once:
-                        refs = [r.reference for r in receipt.reports]
-                        once.record(session, receipt.sibling_group_id, refs, at)
+                        once.record(session, [r.reference for r in receipt.reports], at)
             break
         except IntegrityError:
             if once is None or attempt == 2:

@@ -145,6 +145,22 @@ def test_keys_are_kept_for_24_hours_as_digests_only(portal: TestClient, clock: A
     assert reports() == 2
 
 
+def test_a_key_past_its_time_is_free_even_before_it_is_deleted(
+    portal: TestClient, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Expired rows are deleted at most once a minute; until then the check ignores them."""
+    monkeypatch.setattr(duplicates, "EXPIRE_EVERY", timedelta(days=30))
+    monkeypatch.setattr(duplicates, "_last_expired", {})
+    headers = {**api_headers("kim.kurator"), **key("reused-next-day")}
+    assert portal.post(URL, json=form(), headers=headers).status_code == 201
+    clock(timedelta(hours=24, minutes=1))
+    other = form(children=[child(personal_number="20130101-0011", name="Annan Barnsson")])
+    again = portal.post(URL, json=other, headers=headers)  # another body: 409 if still held
+    assert again.status_code == 201, again.text
+    assert "Idempotent-Replayed" not in again.headers
+    assert reports() == 2
+
+
 @pytest.mark.parametrize("bad", ["", "x" * 201, "nyckel-åäö", "a\tb"])
 def test_unusable_key_is_422(portal: TestClient, clock: Any, bad: str) -> None:
     headers = {**api_headers("kim.kurator"), "Idempotency-Key": bad}

@@ -18,6 +18,7 @@ from orosflow.core import crypto
 from orosflow.core.db import session_scope
 from orosflow.core.settings import reset_settings
 from orosflow.handover import submission
+from orosflow.handover.content import SealedReport
 
 from factories import child, form
 from portal_support import api_headers
@@ -52,15 +53,15 @@ def test_submit_is_refused_when_the_key_file_changes_underneath(
     ok = portal.post("/api/v1/reports", json=form(), headers=headers)
     assert ok.status_code == 201  # the same key throughout: accepted
     stored = count(Report)
-    real_store = submission.store_form
+    real_seal = submission.seal_form
 
-    def store_then_replace_key(*args: Any, **kwargs: Any) -> submission.Receipt:
-        receipt = real_store(*args, **kwargs)
+    def seal_then_replace_key(*args: Any, **kwargs: Any) -> list[SealedReport]:
+        sealed = real_seal(*args, **kwargs)
         other = crypto.Keyring(active="x", keys={}, path=tmp_path / "keys.json")
         other.add_and_activate()  # the file now holds a different key only
-        return receipt
+        return sealed
 
-    monkeypatch.setattr(submission, "store_form", store_then_replace_key)
+    monkeypatch.setattr(submission, "seal_form", seal_then_replace_key)
     caplog.set_level(logging.ERROR)
     other_child = form(children=[child(personal_number="20130101-0011", name="Annan Barnsson")])
     resp = portal.post("/api/v1/reports", json=other_child, headers=headers)
