@@ -206,6 +206,8 @@ class Serve:
             if path.name not in self._seen:
                 with path.open("rb") as fh:
                     msg = email.message_from_binary_file(fh, policy=email.policy.default)
+                if msg["X-Orosflow-Reference"] is None:
+                    continue  # not a notification, or (an older capture) still being written
                 self._seen[path.name] = (str(msg["X-Orosflow-Reference"]), path.stat().st_mtime)
             ref, stored = self._seen[path.name]
             out[ref] = min(out.get(ref, float("inf")), stored)

@@ -113,10 +113,13 @@ class _Store:
         with self._lock:
             self._count += 1
             name = f"{self._count:06d}-{mid}.eml"
-        # Mail holds names and references: readable by Orosflow's user only.
-        fd = os.open(self.directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Mail holds names and references: readable by Orosflow's user only. Written beside
+        # and renamed, so whoever lists *.eml never reads a mail half-written.
+        partial = self.directory / f".{name}.partial"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
+        os.rename(partial, self.directory / name)
         return "250 Message accepted for delivery"
 
 
