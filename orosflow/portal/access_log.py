@@ -1,4 +1,5 @@
-"""The portal's access log: one line per request with method, address, status and time in ms.
+"""The portal's access log: one line per request with method, address, status and the time to
+answer in ms (background work after the answer apart).
 
 The address is logged through :func:`orosflow.core.redaction.redact_path`, so a personnummer
 or a name typed into it never reaches the log: only reference numbers, UUIDs and the portal's
@@ -51,25 +52,32 @@ class AccessLog:
             return
         started = time.perf_counter()
         status = 500  # unless a response starts: an exception is answered 500 outside us
+        answered: float | None = None
 
         async def send_noting_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = int(message["status"])
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                answered = time.perf_counter()
 
         try:
             await self.app(scope, receive, send_noting_status)
         finally:
             query = scope.get("query_string", b"").decode("latin-1")
             address = scope.get("path", "") + (f"?{query}" if query else "")
-            elapsed_ms = (time.perf_counter() - started) * 1000
+            ended = time.perf_counter()
+            # The client's wait; background work after the answer (starting a report's flow
+            # runs) is shown apart.
+            after_ms = (ended - answered) * 1000 if answered else 0.0
             log.info(
-                "%s %s %d %.0f ms",
+                "%s %s %d %.0f ms%s",
                 scope.get("method", "?"),
                 redaction.redact_path(address),
                 status,
-                elapsed_ms,
+                ((answered or ended) - started) * 1000,
+                f" (+{after_ms:.0f} ms after the answer)" if after_ms >= 1 else "",
             )
 
 
