@@ -26,6 +26,8 @@ from uvicorn.config import LOGGING_CONFIG
 from orosflow.core import redaction
 
 log = logging.getLogger("orosflow.access")
+#: Work after the answer is shown from this many ms (the background tasks, not the unwinding).
+AFTER_MS_SHOWN = 10
 
 #: Uvicorn's configuration plus our loggers on stderr (``serve`` writes it to var/log/portal.log).
 LOG_CONFIG: dict = copy.deepcopy(LOGGING_CONFIG)
@@ -77,7 +79,7 @@ class AccessLog:
                 redaction.redact_path(address),
                 status,
                 ((answered or ended) - started) * 1000,
-                f" (+{after_ms:.0f} ms after the answer)" if after_ms >= 1 else "",
+                f" (+{after_ms:.0f} ms after the answer)" if after_ms >= AFTER_MS_SHOWN else "",
             )
 
 
