@@ -32,3 +32,21 @@ def test_a_failed_rendering_gives_the_claim_back(
 
     monkeypatch.undo()
     assert outbox.claim_and_render(mail_id, owner="run-2") is not None  # not ClaimedElsewhere
+
+
+def test_when_the_claim_cannot_be_given_back_the_first_error_is_reported(
+    sqlite_db: str, office_hours: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rid = submit(form(), actor="t").reports[0].report_id
+    (mail_id,) = outbox.pending_mails(rid)
+
+    def gone(*_: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+    def still_gone(*_: object) -> None:
+        raise OperationalError("UPDATE", {}, Exception("still down"))
+
+    monkeypatch.setattr(outbox, "_build", gone)
+    monkeypatch.setattr(outbox, "release", still_gone)
+    with pytest.raises(OperationalError, match="server closed the connection"):
+        outbox.claim_and_render(mail_id, owner="run-1")

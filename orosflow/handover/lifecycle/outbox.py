@@ -11,6 +11,7 @@ commits (``orosflow.handover.trigger``); the escalation sweep is only the backst
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field
@@ -384,8 +385,10 @@ def claim_and_render(mail_id: str, owner: str | None = None) -> EmailMessage | N
         _give_up(mail_id, exc.reason)
     except BaseException:
         # Anything else (the database went away): the claim goes back, so the step's retry
-        # sends now instead of finding the mail claimed for the next two minutes.
-        release(mail_id)
+        # sends now instead of finding the mail claimed for the next two minutes. If that
+        # fails too, the claim runs out by itself and the first error is the one reported.
+        with contextlib.suppress(Exception):
+            release(mail_id)
         raise
     return None
 
