@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
-from sqlmodel import select
+from sqlmodel import col, select
 
 from models.accounts import OidcLogin, UserAccount
 from models.tables import AuditEvent
@@ -175,7 +175,9 @@ def test_a_nonce_of_no_flow_or_of_another_flow_is_refused(db: str) -> None:
 
 def _events(action: str) -> list[dict[str, Any]]:
     with session_scope() as s:
-        rows = s.exec(select(AuditEvent).where(AuditEvent.action == action)).all()
+        rows = s.exec(
+            select(AuditEvent).where(AuditEvent.action == action).order_by(col(AuditEvent.seq))
+        ).all()
         return [json.loads(e.details) for e in rows]
 
 

@@ -8,7 +8,7 @@ import json
 import re
 
 from fastapi.testclient import TestClient
-from sqlmodel import select
+from sqlmodel import col, select
 
 from models.tables import AuditEvent
 from orosflow.core.db import session_scope
@@ -19,7 +19,9 @@ from portal_support import login
 
 def audit(action: str) -> list[tuple[str, dict[str, object]]]:
     with session_scope() as s:
-        rows = s.exec(select(AuditEvent).where(AuditEvent.action == action)).all()
+        rows = s.exec(
+            select(AuditEvent).where(AuditEvent.action == action).order_by(col(AuditEvent.seq))
+        ).all()
         return [(r.actor, json.loads(r.details)) for r in rows]
 
 

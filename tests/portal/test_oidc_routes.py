@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import select
+from sqlmodel import col, select
 
 from models.tables import AuditEvent
 from orosflow.core.db import session_scope
@@ -23,7 +23,9 @@ BUTTON = "Logga in med organisationens konto"
 
 def _details(action: str) -> list[dict[str, object]]:
     with session_scope() as s:
-        rows = s.exec(select(AuditEvent).where(AuditEvent.action == action)).all()
+        rows = s.exec(
+            select(AuditEvent).where(AuditEvent.action == action).order_by(col(AuditEvent.seq))
+        ).all()
         return [json.loads(e.details) for e in rows]
 
 
