@@ -3,12 +3,10 @@ outside the database and mail it to the auditors. A broken chain fails the run l
 
 from __future__ import annotations
 
-import asyncio
-
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from orosflow.core import anchors, lifetime, mail, redaction
+from orosflow.core import anchors, db_thread, lifetime, mail, redaction
 
 redaction.install()
 lifetime.follow_serve()  # a run started by `orosflow serve` ends with it
@@ -20,7 +18,7 @@ class AuditChainBroken(Exception):
 
 @task(name="verify-and-anchor", cache_policy=NO_CACHE, persist_result=False)
 async def verify_and_anchor() -> anchors.AnchorCheck:
-    check, _ = await asyncio.to_thread(anchors.verify_and_anchor)
+    check, _ = await db_thread.run(anchors.verify_and_anchor)
     return check
 
 

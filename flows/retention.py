@@ -3,12 +3,10 @@ destroy the key of every period whose retention plus backup life has passed."""
 
 from __future__ import annotations
 
-import asyncio
-
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from orosflow.core import lifetime, redaction
+from orosflow.core import db_thread, lifetime, redaction
 from orosflow.handover import retention
 
 redaction.install()
@@ -17,12 +15,12 @@ lifetime.follow_serve()  # a run started by `orosflow serve` ends with it
 
 @task(name="erase-expired", cache_policy=NO_CACHE, persist_result=False)
 async def erase_expired() -> int:
-    return len(await asyncio.to_thread(retention.erase_expired))
+    return len(await db_thread.run(retention.erase_expired))
 
 
 @task(name="destroy-period-keys", cache_policy=NO_CACHE, persist_result=False)
 async def destroy_period_keys() -> list[str]:
-    return await asyncio.to_thread(retention.destroy_expired_periods)
+    return await db_thread.run(retention.destroy_expired_periods)
 
 
 @flow(name="retention", persist_result=False)

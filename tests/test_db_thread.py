@@ -54,3 +54,45 @@ def test_database_steps_run_at_the_priority_the_run_had_before_it_yielded() -> N
 
 async def test_without_a_database_thread_steps_run_in_a_worker_thread() -> None:
     assert await db_thread.run(lambda: threading.current_thread() is not threading.main_thread())
+
+
+def _sweep_in_a_run(conn) -> None:  # noqa: ANN001 - a Pipe end
+    from types import SimpleNamespace
+
+    from orosflow.core import anchors
+    from orosflow.handover import escalation
+    from orosflow.handover.lifecycle import outbox
+
+    db_thread.start()
+    lifetime.yield_to_portal()
+    nices: dict[str, int] = {}
+
+    def plan(now: object) -> list[object]:
+        nices["plan"] = _nice(threading.get_native_id())
+        return []
+
+    def anchor(now: object) -> object:
+        nices["anchor"] = _nice(threading.get_native_id())
+        return SimpleNamespace(written=False, problems=[], chain_broken_at=None)
+
+    async def deliver() -> object:
+        return SimpleNamespace(sent=0, failed=0)
+
+    escalation.plan_escalations = plan
+    anchors.anchor_if_due = anchor
+    outbox.deliver = deliver
+    asyncio.run(escalation.escalate_overdue())
+    conn.send((_nice(threading.get_native_id()), nices))
+
+
+def test_the_escalation_sweeps_database_steps_keep_the_normal_priority() -> None:
+    # The sweep is a flow run too: its plan and anchor steps write (events, escalations) under
+    # SQLite's write lock, so they run on the database thread, not on a yielded worker thread.
+    parent, child = multiprocessing.Pipe()
+    proc = multiprocessing.get_context("fork").Process(target=_sweep_in_a_run, args=(child,))
+    proc.start()
+    main_nice, nices = parent.recv()
+    proc.join(10)
+    base = os.nice(0)
+    assert main_nice == min(19, base + lifetime.BACKGROUND_NICENESS)
+    assert nices == {"plan": base, "anchor": base}

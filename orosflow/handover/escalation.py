@@ -22,7 +22,6 @@ so deleting or rewriting the newest events is caught by ``orosflow audit verify`
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -33,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models.tables import Handover, LifecycleMail, PhoneContact, Report
-from orosflow.core import anchors
+from orosflow.core import anchors, db_thread
 from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
 from orosflow.core.db import session_scope
@@ -271,11 +270,11 @@ class SweepResult:
 async def escalate_overdue(now: datetime | None = None) -> SweepResult:
     """The sweep: plan every due step at ``now`` (default: the clock), then send everything
     still queued — this sweep's steps, and anything a delivery run could not send."""
-    steps = await asyncio.to_thread(plan_escalations, now)
+    steps = await db_thread.run(plan_escalations, now)
     delivered = await outbox.deliver()
     result = SweepResult(steps=steps, mails_sent=delivered.sent, failed=delivered.failed)
     try:
-        anchored = await asyncio.to_thread(anchors.anchor_if_due, now)
+        anchored = await db_thread.run(anchors.anchor_if_due, now)
     except Exception:  # noqa: BLE001 - an anchor problem must not stop the escalation ladder
         log.exception("audit anchor not written")
     else:

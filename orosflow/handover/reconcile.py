@@ -36,6 +36,7 @@ from typing import Any
 from sqlmodel import col, or_, select
 
 from models.tables import LifecycleMail, Report, ReportStatus
+from orosflow.core import db_thread
 from orosflow.core.audit import append_event
 from orosflow.core.clock import utcnow
 from orosflow.core.db import session_scope
@@ -171,9 +172,9 @@ async def runs_needing_restart(
                 # The candidates were listed before the run was read: a run that sent its mail
                 # and finished in between is done, not unfinished (restarting it cost a run and
                 # a restart against max_restarts, 10 times in 3000 reports under load).
-                if not await asyncio.to_thread(_still_unfinished, rid):
+                if not await db_thread.run(_still_unfinished, rid):
                     continue
-                await asyncio.to_thread(outbox.release_claims_of, frid)
+                await db_thread.run(outbox.release_claims_of, frid)
                 out.append((rid, ref, frid))
             elif state.type in (StateType.RUNNING, StateType.PENDING) and (
                 _orphaned(run, orphaned_before)
@@ -191,7 +192,7 @@ async def runs_needing_restart(
                     rid,
                     state.type.value,
                 )
-                await asyncio.to_thread(outbox.release_claims_of, frid)
+                await db_thread.run(outbox.release_claims_of, frid)
                 out.append((rid, ref, frid))
     return out
 
@@ -205,11 +206,11 @@ async def reconcile_once(
     """One round: start missing runs and restart unfinished ones; returns runs started."""
     if starter is None:
         from orosflow.handover.trigger import start_flow_runs as starter
-    missing = await asyncio.to_thread(reports_without_run, grace)
+    missing = await db_thread.run(reports_without_run, grace)
     over = await runs_needing_restart(
-        await asyncio.to_thread(unfinished_reports), stale_after, orphaned_before
+        await db_thread.run(unfinished_reports), stale_after, orphaned_before
     )
-    restart, stalled = await asyncio.to_thread(bound_restarts, over)
+    restart, stalled = await db_thread.run(bound_restarts, over)
     for mail_id in stalled:
         await _send_now(mail_id)
     items = missing + [(rid, ref) for rid, ref, _ in restart]
@@ -217,7 +218,7 @@ async def reconcile_once(
         return 0
     attempts = {rid: f"after:{frid}" for rid, _, frid in restart}
     started = await start_capped(starter, items, attempts, get_settings().reconcile_start_limit)
-    await asyncio.to_thread(
+    await db_thread.run(
         _record_restarts, [(rid, frid, started.get(rid)) for rid, _, frid in restart]
     )
     count = sum(1 for v in started.values() if v)
