@@ -78,6 +78,8 @@ async def _start_flows(items: list[tuple[str, str]]) -> None:
 
 
 def _start_in_background(background: BackgroundTasks, receipt: Receipt) -> None:
+    if not get_settings().flow_runs:  # turned off: the reconciler starts what is queued
+        return
     items = [(r.report_id, r.reference) for r in receipt.reports]
     background.add_task(_start_flows, items)
 

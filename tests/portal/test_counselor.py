@@ -33,8 +33,8 @@ Post = dict[str, Any]
 
 
 @pytest.fixture(autouse=True)
-def flow_starts(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[str, str]]]:
-    """Record the background flow starts (no Prefect server in these tests)."""
+def flow_starts(monkeypatch: pytest.MonkeyPatch, flow_runs: None) -> list[list[tuple[str, str]]]:
+    """Record the background flow starts (turned on, as in production; no Prefect server)."""
     calls: list[list[tuple[str, str]]] = []
 
     async def start(items: list[tuple[str, str]], attempt: Any = None) -> dict[str, None]:

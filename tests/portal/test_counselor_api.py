@@ -27,8 +27,8 @@ URL = "/api/v1/reports"
 
 
 @pytest.fixture(autouse=True)
-def flow_starts(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[str, str]]]:
-    """Record the background flow starts (no Prefect server in these tests)."""
+def flow_starts(monkeypatch: pytest.MonkeyPatch, flow_runs: None) -> list[list[tuple[str, str]]]:
+    """Record the background flow starts (turned on, as in production; no Prefect server)."""
     calls: list[list[tuple[str, str]]] = []
 
     async def start(items: list[tuple[str, str]], attempt: Any = None) -> dict[str, None]:
@@ -286,3 +286,17 @@ def test_api_receipt_names_the_written_recipient_and_when_it_is_read(portal: Tes
     assert recipient["opens_at"] == "2026-12-28T08:00:00+01:00"
     assert recipient["opens_text"] == "läses tidigast måndag 28 december kl. 08:00"
     assert recipient["opens_text"] in resp.json()["message"]
+
+
+def test_with_flow_runs_turned_off_a_submission_starts_none(
+    portal: TestClient, office_hours: None, flow_starts: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # OROSFLOW_FLOW_RUNS=false: the receipt as always, and the reconciler starts the run later.
+    from orosflow.core.settings import reset_settings
+
+    monkeypatch.setenv("OROSFLOW_FLOW_RUNS", "false")
+    reset_settings()
+    resp = portal.post(URL, json=form(), headers=api_headers("kim.kurator"))
+    assert resp.status_code == 201, resp.text
+    assert report_count() == 1
+    assert flow_starts == []

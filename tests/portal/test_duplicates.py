@@ -35,7 +35,7 @@ MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def flow_starts(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[str, str]]]:
+def flow_starts(monkeypatch: pytest.MonkeyPatch, flow_runs: None) -> list[list[tuple[str, str]]]:
     calls: list[list[tuple[str, str]]] = []
 
     async def start(items: list[tuple[str, str]], attempt: Any = None) -> dict[str, None]:
