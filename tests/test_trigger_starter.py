@@ -149,3 +149,21 @@ async def test_runs_created_together_are_all_recorded_on_their_reports(
             assert s.get(Report, rid).flow_run_id == started[rid]
         events = s.exec(select(AuditEvent).where(AuditEvent.action == "flow_run.created")).all()
     assert sorted(e.report_id for e in events) == sorted(rid for rid, _ in items)
+
+
+def test_only_a_waiting_caller_keeps_the_delivery_runs_it_requested(
+    monkeypatch: pytest.MonkeyPatch, flow_runs: None
+) -> None:
+    # The portal's actions start runs and never wait: nothing may keep them (a portal running
+    # for months would hold every one). The CLI waits for its own, and only for those.
+    async def start(report_id: str, reference: str, attempt: str) -> str:
+        return f"run-of-{report_id}"
+
+    monkeypatch.setattr(trigger, "start_flow_run", start)
+    monkeypatch.setattr(trigger, "_newest_pending", lambda report_id: f"{report_id}.mail")
+    portal_action = trigger.request_delivery("r-portal", "OA-2026-000001")
+    assert portal_action is not None and portal_action.result(5) == "run-of-r-portal"
+    with trigger.requested_runs() as started:
+        trigger.request_delivery("r-cli", "OA-2026-000002")
+    assert trigger.wait_for_requested(started) == ["run-of-r-cli"]
+    assert trigger.wait_for_requested([]) == []

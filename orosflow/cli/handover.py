@@ -25,18 +25,19 @@ def _run(action: Callable[[], Any], deliver: bool = False) -> int:
     """Run a lifecycle action; report the delivery run it started (the mails it queued)."""
     from orosflow.core.db import migrate
     from orosflow.handover.lifecycle import LifecycleError
-    from orosflow.handover.trigger import wait_for_requested
+    from orosflow.handover.trigger import requested_runs, wait_for_requested
 
     migrate()
     try:
-        result = action()
+        with requested_runs() as started:
+            result = action()
     except LifecycleError as exc:
         _print_json([{"field": exc.code, **exc.as_json()}])
         print(exc.message, file=sys.stderr)
         return 2
     out = result.as_json() if hasattr(result, "as_json") else result
     if deliver and getattr(result, "changed", False):
-        runs = wait_for_requested()
+        runs = wait_for_requested(started)
         out["delivery"] = {"flow_runs": runs}
         if not any(runs):
             print(

@@ -15,7 +15,10 @@ import contextvars
 import logging
 import queue
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
@@ -243,7 +246,23 @@ async def start_flow_runs(
 #: runs are created on these threads so the request does not wait for Prefect. At exit the
 #: interpreter waits for them, so the CLI's run is created before the process ends.
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="orosflow-trigger")
-_started: list[Future[str | None]] = []
+#: Where the actions of a ``requested_runs()`` block put their pending creations. Only a caller
+#: that waits collects them: a portal keeping every one would grow for as long as it runs.
+_collector: ContextVar[list[Future[str | None]] | None] = ContextVar(
+    "orosflow_requested_runs", default=None
+)
+
+
+@contextmanager
+def requested_runs() -> Iterator[list[Future[str | None]]]:
+    """Collect the delivery runs that the actions in this block start (the CLI waits for
+    them with :func:`wait_for_requested` before it prints)."""
+    started: list[Future[str | None]] = []
+    token = _collector.set(started)
+    try:
+        yield started
+    finally:
+        _collector.reset(token)
 
 
 def _newest_pending(report_id: str) -> str | None:
@@ -267,16 +286,19 @@ def request_delivery(report_id: str, reference: str) -> Future[str | None] | Non
     if newest is None:
         return None
     future = _POOL.submit(asyncio.run, start_flow_run(report_id, reference, f"mail:{newest}"))
-    _started.append(future)
+    if (collected := _collector.get()) is not None:
+        collected.append(future)
     return future
 
 
-def wait_for_requested(timeout: float | None = None) -> list[str | None]:
-    """Wait for the delivery runs this process asked for (the CLI, before it prints)."""
+def wait_for_requested(
+    started: list[Future[str | None]], timeout: float | None = None
+) -> list[str | None]:
+    """Wait for the delivery runs of a :func:`requested_runs` block (the CLI, before it
+    prints); None for each that could not be created now."""
     timeout = get_settings().trigger_timeout + 5 if timeout is None else timeout
     out: list[str | None] = []
-    while _started:
-        future = _started.pop(0)
+    for future in started:
         try:
             out.append(future.result(timeout))
         except Exception:  # noqa: BLE001 - not created now: the reconciler starts it
