@@ -6,9 +6,11 @@ token, and submits the example form through ``POST /api/v1/reports``:
 1. one report at a time (``--single``, default 5): time from submit to its mail in the capture;
 2. a burst (``--burst``, default 20) submitted at once, while a probe submits one more report
    every 2 s until the burst is drained (at most 60): time-to-notify of the burst, receipt
-   times of the burst and of the probes, HTTP 503s the Prefect server answered (its log), the
-   peak RSS and PSS (shared pages counted once) of serve and all its descendants, and the most
-   flow-run processes alive at once.
+   times of the burst and of the probes (the client's, and the portal's from its access
+   log), escalation sweeps that fell in the drain (a sweep sends every queued mail at once),
+   HTTP 503s the Prefect server answered (its log), the peak RSS and PSS (shared pages
+   counted once) of serve and all its descendants, and the most flow-run processes alive at
+   once.
 
 The machine is what it is: on a shared machine say so next to the figures. Usage::
 
@@ -22,6 +24,7 @@ import email
 import email.policy
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,9 +36,11 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.env import free_port
+from benchmarks.proc_tree import Sampler, descendants
 from benchmarks.stats import ms, percentile
 from benchmarks.workload import distinct_form
 
@@ -43,6 +48,11 @@ ROOT = Path(__file__).resolve().parents[1]
 COUNSELOR_EMAIL = "kurator@ungdomsmottagning.example.se"
 #: What Prefect's server logs for every request it answers 503 (with the failing statement).
 RETRYABLE = "Encountered retryable exception in request"
+#: The portal's access-log line for a submission, with the time it took to answer.
+#: Probes carry a query string (``?probe=1``, which the API ignores and the log redacts to
+#: ``?[skyddat]=1``), so their lines are told from the burst's, logged late (after each
+#: submission's flow-run start) and so among the probes'.
+PROBE_ANSWERED = re.compile(r"POST /api/v1/reports\?\S+ 201 (\d+) ms")
 #: Receipts timed while a burst drains: one every PROBE_EVERY s until it is drained, at most
 #: MAX_PROBES (each is one more flow run for the drain).
 PROBE_EVERY = 2.0
@@ -51,111 +61,6 @@ MAX_PROBES = 60
 
 def say(message: str) -> None:
     print(message, flush=True)
-
-
-# --- the process tree ------------------------------------------------------------------------
-
-
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        tree.setdefault(ppid, []).append(int(entry))
-    return tree
-
-
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it (a snapshot of /proc)."""
-    tree, out, todo = _children(), [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(tree.get(p, []))
-    return out
-
-
-def _status_kib(pid: int, path: str, key: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/{path}").read_text().splitlines():
-            if line.startswith(key):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
-def rss_bytes(pid: int) -> int:
-    return _status_kib(pid, "status", "VmRSS:")
-
-
-def pss_bytes(pid: int) -> int:
-    """Proportional set size: pages shared by forked runs counted once in the sum."""
-    return _status_kib(pid, "smaps_rollup", "Pss:")
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-    except OSError:
-        return b""
-
-
-def _parent(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def is_flow_run(pid: int) -> bool:
-    """A flow-run process: a new Python (``python -m prefect.engine``) or a fork of the fork
-    server (``OROSFLOW_FLOW_RUN_START=fork``: same command line as its parent)."""
-    cmd = _cmdline(pid)
-    if b"prefect.engine" in cmd:
-        return True
-    return b"multiprocessing.forkserver" in cmd and b"multiprocessing.forkserver" in _cmdline(
-        _parent(pid)
-    )
-
-
-@dataclass
-class Sampler:
-    """Samples serve's process tree every ``interval`` s: peak RSS and peak flow-run count."""
-
-    root_pid: int
-    interval: float = 0.5
-    peak_rss: int = 0
-    peak_pss: int = 0
-    peak_runs: int = 0
-    peak_run_rss: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def __post_init__(self) -> None:
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            pids = descendants(self.root_pid)
-            rss = {p: rss_bytes(p) for p in pids}
-            runs = [p for p in pids if is_flow_run(p)]
-            self.peak_rss = max(self.peak_rss, sum(rss.values()))
-            self.peak_pss = max(self.peak_pss, sum(pss_bytes(p) for p in pids))
-            self.peak_runs = max(self.peak_runs, len(runs))
-            self.peak_run_rss = max([self.peak_run_rss, *(rss[p] for p in runs)])
-
-    def reset(self) -> None:
-        self.peak_rss = self.peak_pss = self.peak_runs = self.peak_run_rss = 0
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 # --- orosflow serve ----------------------------------------------------------------------------
@@ -179,15 +84,15 @@ class Serve:
     def mail_dir(self) -> Path:
         return self.var / "mail"
 
-    def submit(self) -> tuple[str, float, float]:
+    def submit(self, probe: bool = False) -> tuple[str, float, float]:
         """POST the example form about a child not sent before; returns (reference, wall time
-        at submit, seconds taken)."""
+        at submit, seconds taken). A ``probe`` is marked for :meth:`probes_answered_in`."""
         with self._lock:
             self._sent += 1
             body = distinct_form(self._sent)
         body["reporter"]["email"] = COUNSELOR_EMAIL
         req = urllib.request.Request(
-            f"{self.portal}/api/v1/reports",
+            f"{self.portal}/api/v1/reports" + ("?probe=1" if probe else ""),
             data=json.dumps(body).encode(),
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
             method="POST",
@@ -220,6 +125,38 @@ class Serve:
             if refs <= got.keys() or time.monotonic() > deadline:
                 return {r: got[r] for r in refs if r in got}
             time.sleep(0.25)
+
+    def probes_answered_in(self) -> list[float]:
+        """Seconds the portal took to answer each probe, by its access log (the client's
+        figure adds its own share of the machine)."""
+        log = self.var / "log" / "portal.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return [int(t) / 1000 for t in PROBE_ANSWERED.findall(text)]
+
+    def sweeps_since(self, since: float) -> int:
+        """Escalation sweeps that started after ``since`` (epoch s). A sweep sends every
+        queued mail from one process: a burst it meets drains in seconds, not through its
+        flow runs, so the drain's figures say so."""
+        body = {
+            "flows": {"name": {"any_": ["escalate-overdue"]}},
+            "flow_runs": {
+                # Runs scheduled ahead count by when they are expected to start (Prefect's
+                # filter), so only those that started, up to now.
+                "start_time": {
+                    "after_": datetime.fromtimestamp(since, UTC).isoformat(),
+                    "before_": datetime.now(UTC).isoformat(),
+                },
+                "state": {"type": {"not_any_": ["SCHEDULED", "PENDING"]}},
+            },
+        }
+        req = urllib.request.Request(
+            f"{self.prefect_api}/flow_runs/filter",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 (loopback)
+            return len(json.loads(resp.read()))
 
     def count_503(self) -> int:
         """503s the Prefect server answered: it logs each (PREFECT_SERVER_LOG_RETRYABLE_ERRORS,
@@ -353,6 +290,10 @@ class Burst:
     http_503: int
     #: Submissions (burst and probes) the portal gave no receipt for within 60 s.
     no_receipt: int = 0
+    #: The probes as the portal's access log timed them (seconds).
+    probe_answers: list[float] = field(default_factory=list)
+    #: Escalation sweeps during the drain (each sends every queued mail at once).
+    sweeps: int = 0
 
 
 def burst(serve: Serve, n: int, sampler: Sampler, timeout: float = 900) -> Burst:
@@ -360,11 +301,11 @@ def burst(serve: Serve, n: int, sampler: Sampler, timeout: float = 900) -> Burst
     sampler.reset()
     start = threading.Barrier(n)
 
-    def attempt() -> tuple[str | None, float, float]:
+    def attempt(probe: bool = False) -> tuple[str | None, float, float]:
         """A submission; a receipt not given within the client's 60 s counts as none."""
         at, started = time.time(), time.perf_counter()
         try:
-            return serve.submit()
+            return serve.submit(probe)
         except OSError:  # a timeout or a refused connection: the portal did not answer
             return None, at, time.perf_counter() - started
 
@@ -381,7 +322,7 @@ def burst(serve: Serve, n: int, sampler: Sampler, timeout: float = 900) -> Burst
     probes: list[float] = []
     deadline = time.monotonic() + timeout
     while len(probes) < MAX_PROBES and not refs.keys() <= serve.mails().keys():
-        ref, at, took = attempt()
+        ref, at, took = attempt(probe=True)
         probes.append(took)
         no_receipt += ref is None
         time.sleep(PROBE_EVERY)
@@ -398,6 +339,8 @@ def burst(serve: Serve, n: int, sampler: Sampler, timeout: float = 900) -> Burst
         peak_runs=sampler.peak_runs,
         peak_run_rss=sampler.peak_run_rss,
         http_503=serve.count_503() - before_503,
+        probe_answers=serve.probes_answered_in(),
+        sweeps=serve.sweeps_since(t0),
     )
 
 
@@ -450,8 +393,14 @@ def run_case(case: Case, single: int, burst_size: int, keep: bool = False) -> Ca
             say(f"    time-to-notify p50 / p95 {secs(b.notify)}")
             say(
                 f"    receipts of the burst p50 / p95 {secs(b.receipts)}; during the drain "
-                f"({len(b.probe_receipts)} probes) {secs(b.probe_receipts)}"
+                f"({len(b.probe_receipts)} probes) {secs(b.probe_receipts)}, answered by the "
+                f"portal in {secs(b.probe_answers)}"
             )
+            if b.sweeps:
+                say(
+                    f"    escalation sweeps during the drain: {b.sweeps} (a sweep sends every "
+                    "queued mail at once: the drain is shorter than its flow runs alone make it)"
+                )
             say(f"    HTTP 503 in the logs: {b.http_503}; no receipt within 60 s: {b.no_receipt}")
             say(
                 f"    peak RSS of serve and its descendants: {mib(b.peak_rss)} "
@@ -510,6 +459,8 @@ def section(cases: list[Case], load: str) -> str:
             "notify": secs(b.notify),
             "receipts": secs(b.receipts),
             "probes": f"{secs(b.probe_receipts)} ({len(b.probe_receipts)} probes)",
+            "answers": secs(b.probe_answers),
+            "sweeps": str(b.sweeps),
             "503": str(b.http_503),
             "no_receipt": str(b.no_receipt),
             "memory": f"{mib(b.peak_rss)} / {mib(b.peak_pss)}",
@@ -524,6 +475,8 @@ def section(cases: list[Case], load: str) -> str:
         ("burst: time-to-notify p50 / p95", "notify"),
         ("burst: receipts of the burst itself p50 / p95", "receipts"),
         (f"burst: receipts while it drains, one every {PROBE_EVERY:.0f} s, p50 / p95", "probes"),
+        ("burst: the same, as the portal's access log times them", "answers"),
+        ("burst: escalation sweeps while it drained (each sends all queued mail)", "sweeps"),
         ("burst: HTTP 503 from the Prefect server", "503"),
         ("burst: submissions with no receipt within 60 s (portal starved)", "no_receipt"),
         ("burst: peak memory of serve and all it started, RSS / PSS", "memory"),

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.serve_burst import Sampler, start_serve, stop_serve
+from benchmarks.proc_tree import Sampler
+from benchmarks.serve_burst import start_serve, stop_serve
 
 pytestmark = pytest.mark.prefect_server
 
