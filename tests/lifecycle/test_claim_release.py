@@ -23,7 +23,7 @@ def test_a_failed_rendering_gives_the_claim_back(
     def gone(*_: object) -> None:
         raise OperationalError("SELECT", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(outbox, "_build", gone)
+    monkeypatch.setattr(outbox, "build_mail", gone)
     with pytest.raises(OperationalError):
         outbox.claim_and_render(mail_id, owner="run-1")
     with session_scope() as s:
@@ -46,7 +46,7 @@ def test_when_the_claim_cannot_be_given_back_the_first_error_is_reported(
     def still_gone(*_: object) -> None:
         raise OperationalError("UPDATE", {}, Exception("still down"))
 
-    monkeypatch.setattr(outbox, "_build", gone)
+    monkeypatch.setattr(outbox, "build_mail", gone)
     monkeypatch.setattr(outbox, "release", still_gone)
     with pytest.raises(OperationalError, match="server closed the connection"):
         outbox.claim_and_render(mail_id, owner="run-1")

@@ -6,6 +6,7 @@
 - :mod:`.handovers`: ``create_handover`` (with its notification in the outbox);
 - :mod:`.outbox`: the mails, queued with the state change and delivered by the report's run
   (a handover's notification sent moves it to notified);
+- :mod:`.mail_render`: the kinds of mail, whom each goes to, and how it is written;
 - :mod:`.actions`: confirm, decline, phone contact, feedback, close.
 """
 
