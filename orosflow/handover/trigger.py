@@ -17,8 +17,6 @@ import queue
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
@@ -248,12 +246,12 @@ async def start_flow_runs(
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="orosflow-trigger")
 #: Where the actions of a ``requested_runs()`` block put their pending creations. Only a caller
 #: that waits collects them: a portal keeping every one would grow for as long as it runs.
-_collector: ContextVar[list[Future[str | None]] | None] = ContextVar(
+_collector: contextvars.ContextVar[list[Future[str | None]] | None] = contextvars.ContextVar(
     "orosflow_requested_runs", default=None
 )
 
 
-@contextmanager
+@contextlib.contextmanager
 def requested_runs() -> Iterator[list[Future[str | None]]]:
     """Collect the delivery runs that the actions in this block start (the CLI waits for
     them with :func:`wait_for_requested` before it prints)."""
