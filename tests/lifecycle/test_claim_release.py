@@ -14,16 +14,22 @@ from orosflow.handover.submission import submit
 from factories import form
 
 
+def _queued_notification() -> str:
+    """A submitted report's notification, waiting in the outbox."""
+    rid = submit(form(), actor="t").reports[0].report_id
+    (mail_id,) = outbox.pending_mails(rid)
+    return mail_id
+
+
+def _database_gone(*_: object) -> None:
+    raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+
 def test_a_failed_rendering_gives_the_claim_back(
     sqlite_db: str, office_hours: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rid = submit(form(), actor="t").reports[0].report_id
-    (mail_id,) = outbox.pending_mails(rid)
-
-    def gone(*_: object) -> None:
-        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
-
-    monkeypatch.setattr(outbox, "build_mail", gone)
+    mail_id = _queued_notification()
+    monkeypatch.setattr(outbox, "build_mail", _database_gone)
     with pytest.raises(OperationalError):
         outbox.claim_and_render(mail_id, owner="run-1")
     with session_scope() as s:
@@ -37,16 +43,12 @@ def test_a_failed_rendering_gives_the_claim_back(
 def test_when_the_claim_cannot_be_given_back_the_first_error_is_reported(
     sqlite_db: str, office_hours: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rid = submit(form(), actor="t").reports[0].report_id
-    (mail_id,) = outbox.pending_mails(rid)
-
-    def gone(*_: object) -> None:
-        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+    mail_id = _queued_notification()
 
     def still_gone(*_: object) -> None:
         raise OperationalError("UPDATE", {}, Exception("still down"))
 
-    monkeypatch.setattr(outbox, "build_mail", gone)
+    monkeypatch.setattr(outbox, "build_mail", _database_gone)
     monkeypatch.setattr(outbox, "release", still_gone)
     with pytest.raises(OperationalError, match="server closed the connection"):
         outbox.claim_and_render(mail_id, owner="run-1")
