@@ -9,6 +9,9 @@ file (the portal caches the same data the same way).
 
 from __future__ import annotations
 
+from orosflow.core import heap
 from orosflow.handover import warm
 
 warm.warm()
+# Last in the fork server's preload list: what every run inherits, out of the collector's way.
+heap.freeze_startup_objects()

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 LOADED = """
-import json, sys
+import gc, json, sys
 from routing.hours import SwedishCalendar
 from orosflow.core.mail import template_env
 env = template_env()
@@ -26,6 +26,7 @@ print(json.dumps({
     "templates": len(emails),
     "compiled": len([n for n in emails if n in compiled]),
     "prefect_client": "prefect.client.orchestration" in sys.modules,
+    "frozen": gc.get_freeze_count(),
 }))
 """
 
@@ -54,12 +55,15 @@ def test_a_fresh_process_has_loaded_nothing(tmp_path: Path) -> None:
     got = _loaded_after("", tmp_path)
     assert got["holiday_years"] == 0
     assert got["compiled"] == 0
+    assert got["frozen"] == 0
 
 
 def test_the_fork_server_preload_loads_holidays_and_mail_templates(tmp_path: Path) -> None:
     got = _loaded_after("import flows.preload\n", tmp_path)
     assert got["holiday_years"] >= 2  # this year and the next
     assert got["templates"] and got["compiled"] == got["templates"]
+    # What every run inherits is out of the collector's way (orosflow.core.heap).
+    assert got["frozen"] > 50_000
 
 
 def test_the_portal_loads_them_and_prefects_api_client_before_its_first_request(
@@ -76,3 +80,4 @@ def test_the_portal_loads_them_and_prefects_api_client_before_its_first_request(
     assert got["holiday_years"] >= 2
     assert got["compiled"] == got["templates"]
     assert got["prefect_client"]
+    assert got["frozen"] > 50_000

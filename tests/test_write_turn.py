@@ -127,3 +127,44 @@ def test_session_scope_takes_the_turn_beside_the_sqlite_file(sqlite_db: str) -> 
     lock = path.with_name(path.name + ".write.lock")
     assert lock.exists()
     assert lock.stat().st_mode & 0o077 == 0
+
+
+def _announcer(database: str, ready: str, release: str) -> None:
+    """The portal preparing a receipt (validation, encryption) until ``release`` exists."""
+    write_turn.people_first(True)
+    with write_turn.announce(Path(database)):
+        Path(ready).touch()
+        while not Path(release).exists():
+            time.sleep(0.01)
+
+
+def test_background_writers_wait_while_a_persons_write_is_announced(tmp_path: Path) -> None:
+    """From the start of a receipt, not only once its transaction asks for the turn: a flow
+    run that came meanwhile would otherwise take the turn first."""
+    database, log = tmp_path / "orosflow.db", tmp_path / "order"
+    ready, release = tmp_path / "announced", tmp_path / "release"
+    person = CTX.Process(target=_announcer, args=(str(database), str(ready), str(release)))
+    person.start()
+    deadline = time.monotonic() + 10
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    background = _start(database, False, log, hold=0.0)
+    time.sleep(0.3)
+    assert not log.exists() or not log.read_text()  # it waits, though the turn is free
+    release.touch()
+    for proc in (person, background):
+        proc.join(15)
+        assert proc.exitcode == 0
+    assert log.read_text().split() == ["background"]
+
+
+def test_an_announcement_outside_the_portal_holds_nobody_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database, log = tmp_path / "orosflow.db", tmp_path / "order"
+    monkeypatch.setattr(write_turn, "_people_first", False)  # a CLI, a flow run
+    with write_turn.announce(database):
+        background = _start(database, False, log, hold=0.0)
+        background.join(15)
+        assert background.exitcode == 0
+    assert log.read_text().split() == ["background"]

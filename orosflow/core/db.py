@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from orosflow.core.settings import get_settings
-from orosflow.core.write_turn import SQLITE_BUSY_SECONDS, write_turn
+from orosflow.core.write_turn import SQLITE_BUSY_SECONDS, announce, write_turn
 
 _PG_MIGRATE_LOCK = 7_201_612
 #: Set by ``read_scope`` for the transaction it begins (SQLite: BEGIN, not BEGIN IMMEDIATE).
@@ -118,6 +118,10 @@ def session_scope() -> Iterator[Session]:
     write turn first (``orosflow.core.write_turn``: prompt, and people before background)."""
     engine = get_engine()
     database = _sqlite_file(engine)
+    if database and not engine.pool.checkedin():  # type: ignore[attr-defined]
+        # A process's first connection (opened, PRAGMAs set: 0.5-6 ms) is made before the
+        # turn, not while holding it.
+        engine.raw_connection().close()
     with write_turn(database) if database else nullcontext():
         with Session(engine, expire_on_commit=False) as session:
             try:
@@ -126,6 +130,15 @@ def session_scope() -> Iterator[Session]:
             except BaseException:
                 session.rollback()
                 raise
+
+
+@contextmanager
+def write_coming() -> Iterator[None]:
+    """Around a person's request that will write (a submission): on SQLite, background
+    writers wait from now on, not only once its transaction asks for the turn
+    (``orosflow.core.write_turn.announce``)."""
+    with announce(_sqlite_file(get_engine())):
+        yield
 
 
 @contextmanager

@@ -106,6 +106,28 @@ def _take(gate: int, write: int, deadline: float) -> bool:
 
 
 @contextmanager
+def announce(database: Path | None) -> Iterator[None]:
+    """A person's write is on its way (the portal validates and encrypts a receipt before it
+    asks for the turn): background writers hold off from now on, so the turn is free when it
+    is asked for, instead of taken meanwhile by a flow run. No-op outside the portal."""
+    if database is None or not _people_first or getattr(_held, "announced", False):
+        yield
+        return
+    gate = _open(_gate_path(database))
+    try:
+        fcntl.flock(gate, fcntl.LOCK_SH)  # never held exclusively for more than a moment
+        _held.announced = True
+        yield
+    finally:
+        _held.announced = False
+        os.close(gate)  # releases the lock
+
+
+def _gate_path(database: Path) -> Path:
+    return database.with_name(database.name + ".gate.lock")
+
+
+@contextmanager
 def write_turn(database: Path) -> Iterator[None]:
     """Hold the write turn of the SQLite file ``database`` (re-entrant within a thread)."""
     if getattr(_held, "depth", 0):
@@ -121,7 +143,7 @@ def write_turn(database: Path) -> Iterator[None]:
     gate = write = -1
     try:
         if ours:
-            gate = _open(database.with_name(database.name + ".gate.lock"))
+            gate = _open(_gate_path(database))
             write = _open(database.with_name(database.name + ".write.lock"))
             _take(gate, write, deadline)  # past the deadline: on without a turn (see above)
         _held.depth = 1

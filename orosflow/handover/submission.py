@@ -27,7 +27,7 @@ from models.tables import ChildRecord, GuardianRecord, ReferenceCounter, Report,
 from orosflow.core.audit import append_event
 from orosflow.core.clock import STOCKHOLM, utcnow
 from orosflow.core.crypto import KeyMismatch, Keyring, load_keyring
-from orosflow.core.db import session_scope
+from orosflow.core.db import session_scope, write_coming
 from orosflow.handover import routing_call
 from orosflow.handover.content import SealedReport, check_readable, seal_report
 from orosflow.handover.duplicates import SubmitOnce
@@ -292,6 +292,19 @@ def submit(
     (``replayed``), and a report for a child the counselor reported within a day raises
     ``DuplicateSuspected`` unless confirmed; see ``orosflow.handover.duplicates``.
     """
+    with write_coming():  # from here on, flow runs wait for this receipt's transaction
+        receipt = _validate_and_store(data, actor=actor, now=now, once=once)
+    _tell_counselor(receipt)
+    return receipt
+
+
+def _validate_and_store(
+    data: dict[str, Any] | ConcernForm,
+    *,
+    actor: str,
+    now: datetime | None,
+    once: SubmitOnce | None,
+) -> Receipt:
     form = validate_form(data, now=now)
     keyring = load_keyring()
     get_router()  # load the directory before the write lock is taken
@@ -334,7 +347,6 @@ def submit(
                 raise
             # A concurrent twin claimed the same key first; the retry finds its receipt.
             log.info("idempotency key claimed by a concurrent request; answering with its receipt")
-    _tell_counselor(receipt)
     return receipt
 
 

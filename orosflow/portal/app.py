@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from orosflow.core import redaction, write_turn
+from orosflow.core import heap, redaction, write_turn
 from orosflow.core.crypto import KeyConfigError, check_key_settings
 from orosflow.core.settings import get_settings
 from orosflow.handover import warm
@@ -105,6 +105,7 @@ async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     """Before the first request: load what a receipt needs, so that the first counselor does
     not wait for it (1 s measured) and no write transaction holds the lock meanwhile."""
     await run_in_threadpool(warm.warm, trigger=get_settings().flow_runs)
+    heap.freeze_startup_objects()  # a full collection would walk them in some receipt
     yield
 
 

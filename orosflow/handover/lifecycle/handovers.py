@@ -87,7 +87,7 @@ def create_handover(
         },
     )
     if h.email:
-        enqueue_mail(session, hid, "notification", report.id, hid)
+        enqueue_mail(session, hid, "notification", report.id, hid, new_id=True)
     else:
         fail_closed(
             session,

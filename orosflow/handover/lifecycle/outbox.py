@@ -43,12 +43,20 @@ log = logging.getLogger("orosflow.handover.outbox")
 
 
 def enqueue_mail(
-    session: Session, mail_id: str, kind: str, report_id: str, handover_id: str | None
+    session: Session,
+    mail_id: str,
+    kind: str,
+    report_id: str,
+    handover_id: str | None,
+    *,
+    new_id: bool = False,
 ) -> bool:
-    """Put a mail in the outbox once; the id makes it idempotent and is its Message-ID."""
+    """Put a mail in the outbox once; the id makes it idempotent and is its Message-ID.
+    ``new_id``: the id was minted in this transaction, so there is nothing to look up (the
+    lookup flushes the session first: a receipt's transaction paid ~1 ms for it)."""
     if kind not in MAIL_KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
-    if session.get(LifecycleMail, mail_id) is not None:
+    if not new_id and session.get(LifecycleMail, mail_id) is not None:
         return False
     session.add(
         LifecycleMail(
