@@ -293,6 +293,14 @@ class Burst:
     probe_answers: list[float] = field(default_factory=list)
     #: Escalation sweeps during the drain (each sends every queued mail at once).
     sweeps: int = 0
+    #: When each probe was sent, seconds after the burst's last receipt.
+    probe_at: list[float] = field(default_factory=list)
+
+    def slowest_probes(self, n: int = 3) -> str:
+        """The probes that make the p95 (with ~50 probes, the third slowest is it), and when:
+        a tail that sits right after the burst is the portal still starting its runs."""
+        worst = sorted(zip(self.probe_receipts, self.probe_at, strict=True), reverse=True)[:n]
+        return ", ".join(f"{took * 1000:.0f} ms at +{at:.1f} s" for took, at in worst)
 
 
 def burst(serve: Serve, n: int, sampler: Sampler, timeout: float = 900) -> Burst:
@@ -319,8 +327,11 @@ def burst(serve: Serve, n: int, sampler: Sampler, timeout: float = 900) -> Burst
     no_receipt = sum(ref is None for ref, _, _ in results)
     # While the burst drains: more reports, PROBE_EVERY s apart, to time receipts under load.
     probes: list[float] = []
+    probe_at: list[float] = []
     deadline = time.monotonic() + timeout
+    received = time.monotonic()
     while len(probes) < MAX_PROBES and not refs.keys() <= serve.mails().keys():
+        probe_at.append(time.monotonic() - received)
         ref, at, took = attempt(probe=True)
         probes.append(took)
         no_receipt += ref is None
@@ -340,6 +351,7 @@ def burst(serve: Serve, n: int, sampler: Sampler, timeout: float = 900) -> Burst
         http_503=serve.count_503() - before_503,
         probe_answers=serve.probes_answered_in(),
         sweeps=serve.sweeps_since(t0),
+        probe_at=probe_at,
     )
 
 
@@ -395,6 +407,7 @@ def run_case(case: Case, single: int, burst_size: int, keep: bool = False) -> Ca
                 f"({len(b.probe_receipts)} probes) {secs(b.probe_receipts)}, answered by the "
                 f"portal in {secs(b.probe_answers)}"
             )
+            say(f"    slowest probes (after the burst's last receipt): {b.slowest_probes()}")
             if b.sweeps:
                 say(
                     f"    escalation sweeps during the drain: {b.sweeps} (a sweep sends every "

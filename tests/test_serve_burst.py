@@ -47,3 +47,22 @@ def test_a_burst_larger_than_the_limit_is_mailed_with_at_most_the_limit_running(
     per_ref = Counter(str(m["X-Orosflow-Reference"]) for m in msgs)
     assert per_ref == dict.fromkeys(refs, 1), per_ref  # exactly one mail each
     assert 1 <= peak_runs <= LIMIT, f"{peak_runs} flow-run processes at once"
+
+
+def test_the_benchmark_names_the_probes_that_make_its_p95_and_when_they_were_sent() -> None:
+    from benchmarks.serve_burst import Burst
+
+    b = Burst(
+        notify=[],
+        receipts=[],
+        probe_receipts=[0.020, 0.176, 0.015, 0.079, 0.087],
+        missing=0,
+        drain=0.0,
+        peak_rss=0,
+        peak_pss=0,
+        peak_runs=0,
+        peak_run_rss=0,
+        http_503=0,
+        probe_at=[2.0, 0.0, 4.0, 14.4, 0.1],
+    )
+    assert b.slowest_probes() == "176 ms at +0.0 s, 87 ms at +0.1 s, 79 ms at +14.4 s"
