@@ -66,3 +66,17 @@ def test_the_benchmark_names_the_probes_that_make_its_p95_and_when_they_were_sen
         probe_at=[2.0, 0.0, 4.0, 14.4, 0.1],
     )
     assert b.slowest_probes() == "176 ms at +0.0 s, 87 ms at +0.1 s, 79 ms at +14.4 s"
+
+
+def test_repeated_bursts_pool_their_probes_into_one_p95() -> None:
+    from benchmarks.serve_burst import Burst, Case, pooled_probes
+
+    def case(probes: list[float]) -> Case:
+        b = Burst([], [], probes, 0, 0.0, 0, 0, 0, 0, 0, probe_answers=probes)
+        return Case("serve", {}, burst=b)
+
+    # Alone, the one slow probe of the first burst is its p95; among 20 it is not.
+    first = case([0.020] * 9 + [0.300])
+    assert "300 ms" in pooled_probes([first])
+    line = pooled_probes([first, case([0.020] * 10)])
+    assert line.startswith("probes of 2 bursts pooled (20): p50 / p95 20 ms / 20 ms")
