@@ -56,6 +56,8 @@ PROBE_ANSWERED = re.compile(r"POST /api/v1/reports\?\S+ 201 (\d+) ms")
 #: MAX_PROBES (each is one more flow run for the drain).
 PROBE_EVERY = 2.0
 MAX_PROBES = 60
+#: How long the count of escalation sweeps may wait for a Prefect server still busy with a burst.
+SWEEPS_PATIENCE = 180.0
 
 
 def say(message: str) -> None:
@@ -132,10 +134,23 @@ class Serve:
         text = log.read_text(errors="replace") if log.exists() else ""
         return [int(t) / 1000 for t in PROBE_ANSWERED.findall(text)]
 
-    def sweeps_since(self, since: float) -> int:
-        """Escalation sweeps that started after ``since`` (epoch s). A sweep sends every
-        queued mail from one process: a burst it meets drains in seconds, not through its
-        flow runs, so the drain's figures say so."""
+    def sweeps_since(self, since: float) -> int | None:
+        """Escalation sweeps that started after ``since`` (epoch s), or None when the Prefect
+        server did not answer in SWEEPS_PATIENCE s (the "before" case's hundred new
+        interpreters can hold it that long; the burst's other figures still count).
+        A sweep sends every queued mail from one process: a burst it meets drains in
+        seconds, not through its flow runs, so the drain's figures say so."""
+        deadline = time.monotonic() + SWEEPS_PATIENCE
+        while True:
+            try:
+                return self._sweeps_since(since)
+            except (OSError, ValueError) as exc:  # URLError and timeouts are OSErrors
+                if time.monotonic() > deadline:
+                    say(f"    escalation sweeps not counted: {type(exc).__name__}: {exc}")
+                    return None
+                time.sleep(5)
+
+    def _sweeps_since(self, since: float) -> int:
         body = {
             "flows": {"name": {"any_": ["escalate-overdue"]}},
             "flow_runs": {
@@ -291,8 +306,9 @@ class Burst:
     no_receipt: int = 0
     #: The probes as the portal's access log timed them (seconds).
     probe_answers: list[float] = field(default_factory=list)
-    #: Escalation sweeps during the drain (each sends every queued mail at once).
-    sweeps: int = 0
+    #: Escalation sweeps during the drain (each sends every queued mail at once); None: the
+    #: Prefect server did not say.
+    sweeps: int | None = 0
     #: When each probe was sent, seconds after the burst's last receipt.
     probe_at: list[float] = field(default_factory=list)
 

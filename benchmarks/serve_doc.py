@@ -45,7 +45,7 @@ def section(cases: list[Case], load: str) -> str:
             "receipts": secs(b.receipts),
             "probes": f"{secs(b.probe_receipts)} ({len(b.probe_receipts)} probes)",
             "answers": secs(b.probe_answers),
-            "sweeps": str(b.sweeps),
+            "sweeps": "not known (Prefect did not answer)" if b.sweeps is None else str(b.sweeps),
             "503": str(b.http_503),
             "no_receipt": str(b.no_receipt),
             "memory": f"{mib(b.peak_rss)} / {mib(b.peak_pss)}",

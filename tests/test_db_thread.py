@@ -26,30 +26,56 @@ def _in_a_run(conn) -> None:  # noqa: ANN001 - a Pipe end
     db_thread.start()
     lifetime.yield_to_portal()
 
-    async def flow() -> tuple[int, int, str, bool]:
+    async def flow() -> tuple[int, int, str, bool, int, int]:
         MARK.set("the run's context")
 
-        def step() -> tuple[int, str, bool]:
+        def step() -> tuple[int, str, bool, int]:
             me = threading.get_native_id()
-            return _nice(me), MARK.get(), me != threading.main_thread().native_id
+            return _nice(me), MARK.get(), me != threading.main_thread().native_id, _policy()
 
-        nice, mark, other_thread = await db_thread.run(step)
-        return _nice(threading.get_native_id()), nice, mark, other_thread
+        nice, mark, other_thread, step_policy = await db_thread.run(step)
+        main = threading.get_native_id()
+        return _nice(main), nice, mark, other_thread, _policy(), step_policy
 
     conn.send(asyncio.run(flow()))
+
+
+def _policy() -> int:
+    return os.sched_getscheduler(0)  # 0: the calling thread
 
 
 def test_database_steps_run_at_the_priority_the_run_had_before_it_yielded() -> None:
     parent, child = multiprocessing.Pipe()
     proc = multiprocessing.get_context("fork").Process(target=_in_a_run, args=(child,))
     proc.start()
-    main_nice, step_nice, mark, other_thread = parent.recv()
+    main_nice, step_nice, mark, other_thread, main_policy, step_policy = parent.recv()
     proc.join(10)
     base = os.nice(0)
     assert main_nice == min(19, base + lifetime.BACKGROUND_NICENESS)
     assert step_nice == base
+    # The default ("idle"): the run's own threads take a core only when no normal thread
+    # wants it, so a receipt preempts them at once; the database thread is a normal one.
+    assert main_policy == os.SCHED_IDLE
+    assert step_policy == _policy() == os.SCHED_OTHER
     assert mark == "the run's context"
     assert other_thread
+
+
+def _yield_and_report(priority: str, conn) -> None:  # noqa: ANN001 - a Pipe end
+    lifetime.yield_to_portal(priority)
+    conn.send((_nice(threading.get_native_id()), _policy()))
+
+
+def test_the_nice_setting_keeps_the_normal_policy_and_lowers_the_priority_only() -> None:
+    parent, child = multiprocessing.Pipe()
+    proc = multiprocessing.get_context("fork").Process(
+        target=_yield_and_report, args=("nice", child)
+    )
+    proc.start()
+    nice, policy = parent.recv()
+    proc.join(10)
+    assert nice == min(19, os.nice(0) + lifetime.BACKGROUND_NICENESS)
+    assert policy == os.SCHED_OTHER
 
 
 async def test_without_a_database_thread_steps_run_in_a_worker_thread() -> None:

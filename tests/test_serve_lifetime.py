@@ -122,6 +122,12 @@ def test_ctrl_c_to_the_whole_group_stops_everything_quietly(tmp_path: Path) -> N
         children = _group_and_descendants(proc.pid)
         names = " ".join(" ".join(c.cmdline()) for c in children)
         assert "server start" in names and "portal" in names, names  # Prefect server, portal
+        # Receipts first: the Prefect server runs only on a core the portal does not want.
+        policies = {
+            role: {os.sched_getscheduler(c.pid) for c in children if role in c.cmdline()}
+            for role in ("server", "portal")
+        }
+        assert policies == {"server": {os.SCHED_IDLE}, "portal": {os.SCHED_OTHER}}, policies
         os.killpg(proc.pid, signal.SIGINT)
         seen += proc.communicate(timeout=120)[0]
     finally:

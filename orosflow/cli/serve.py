@@ -96,6 +96,12 @@ def start_prefect_server(port: int, home: Path, log_file: Path) -> subprocess.Po
     )
     private_dir(home)
     log = open_log(log_file)
+    priority = get_settings().background_priority  # read here: the child only applies it
+
+    def background_server() -> None:
+        lifetime.die_with_parent()
+        lifetime.yield_to_portal(priority)
+
     return subprocess.Popen(
         [
             sys.executable,
@@ -113,13 +119,8 @@ def start_prefect_server(port: int, home: Path, log_file: Path) -> subprocess.Po
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=_background_server,  # noqa: PLW1509 - prctl and nice only, no threads touched
+        preexec_fn=background_server,  # noqa: PLW1509 - prctl and priority only, no threads touched
     )
-
-
-def _background_server() -> None:
-    lifetime.die_with_parent()
-    lifetime.yield_to_portal()
 
 
 def start_portal(log_file: Path) -> subprocess.Popen[bytes]:

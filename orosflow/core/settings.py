@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     #: one process that imported the flows once (milliseconds), or ``spawn`` a new Python that
     #: imports them per run (Prefect's default: seconds). See ``orosflow.core.flow_processes``.
     flow_run_start: Literal["fork", "spawn"] = "fork"
+    #: How background work (flow runs, serve's Prefect server) yields the CPU to the portal:
+    #: ``idle`` runs it only when no normal process wants the core (Linux ``SCHED_IDLE``; a
+    #: waking receipt takes the CPU at once), ``nice`` lowers its priority by 10 only (it
+    #: keeps a share). See ``orosflow.core.lifetime``.
+    background_priority: Literal["idle", "nice"] = "idle"
     #: Restarts of a report's delivery run (each after an unfinished run) before the reconciler
     #: stops restarting it and alerts the operator; its queued mail stays for the sweep.
     max_restarts: int = Field(default=5, ge=1)
