@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.env import PG_ADMIN_URL, free_port
-from benchmarks.serve_burst import descendants, is_flow_run, pss_bytes, rss_bytes
+from benchmarks.proc_tree import descendants, is_flow_run, pss_bytes, rss_bytes
 from benchmarks.stats import ms
 from benchmarks.sustained_tally import (
     Costs,
