@@ -76,6 +76,9 @@ async def serve_declared(
     from prefect import aserve
     from prefect.runner import Runner
 
+    from orosflow.core import runner_poll
+
+    runner_poll.install()  # a backlog is not fetched whole every second
     if not fork:
         deployments = await runner_deployments(path)
         print(f"{SERVING}: {', '.join(d.name for d in deployments)}.", flush=True)
