@@ -78,7 +78,9 @@ async def serve_declared(
 
     from orosflow.core import runner_poll
 
-    runner_poll.install()  # a backlog is not fetched whole every second
+    # A backlog is not fetched whole every second, and the scheduled sweeps (the escalation
+    # sweep is the backstop for that backlog) do not queue behind it.
+    runner_poll.install(ahead=[item["name"] for item in declared(path) if item.get("schedules")])
     if not fork:
         deployments = await runner_deployments(path)
         print(f"{SERVING}: {', '.join(d.name for d in deployments)}.", flush=True)

@@ -1,10 +1,11 @@
-"""The runner's poll asks Prefect only for the scheduled runs it can start
-(``orosflow.core.runner_poll``), on Prefect's own poller class: this fails if Prefect renames
-what the patch relies on."""
+"""The runner's poll asks Prefect only for the scheduled runs it can start, the scheduled sweeps
+first (``orosflow.core.runner_poll``), on Prefect's own poller class: this fails if Prefect
+renames what the patch relies on."""
 
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -16,10 +17,21 @@ from prefect.runner._scheduled_run_poller import ScheduledRunPoller
 from orosflow.core import runner_poll
 
 
-class RecordingClient:
-    """Prefect's client as far as the poll uses it: records what each poll asked for."""
+@dataclass
+class Run:
+    """A scheduled flow run as the poller sorts it."""
 
-    def __init__(self) -> None:
+    deployment_id: UUID
+    next_scheduled_start_time: datetime.datetime
+    id: UUID = field(default_factory=uuid4)
+
+
+class RecordingClient:
+    """Prefect's server as far as the poll uses it: the scheduled runs of the deployments asked
+    for, earliest first, at most ``limit``; records what each poll asked for."""
+
+    def __init__(self, runs: list[Run] | None = None) -> None:
+        self.runs = runs or []
         self.asked: list[dict[str, Any]] = []
 
     async def get_scheduled_flow_runs_for_deployments(
@@ -29,15 +41,26 @@ class RecordingClient:
         limit: int | None = None,
     ) -> list[Any]:
         self.asked.append({"ids": deployment_ids, "before": scheduled_before, "limit": limit})
-        return []
+        mine = sorted(
+            (r for r in self.runs if r.deployment_id in deployment_ids),
+            key=lambda r: r.next_scheduled_start_time,
+        )
+        return mine[: limit or 200]
 
 
 class Registry:
     def __init__(self) -> None:
-        self.ids = [uuid4(), uuid4()]
+        self.names = {uuid4(): "concern-report", uuid4(): "escalate-overdue"}
+        self.ids = list(self.names)
 
-    def get_deployment_ids(self) -> list[UUID]:
-        return self.ids
+    def get_deployment_ids(self) -> set[UUID]:
+        return set(self.ids)
+
+    def get_deployment_name(self, deployment_id: UUID) -> str | None:
+        return self.names.get(deployment_id)
+
+    def named(self, name: str) -> UUID:
+        return next(i for i, n in self.names.items() if n == name)
 
 
 def poller(client: RecordingClient, limits: LimitManager) -> ScheduledRunPoller:
@@ -63,7 +86,7 @@ def poller(client: RecordingClient, limits: LimitManager) -> ScheduledRunPoller:
 
 @pytest.fixture(autouse=True)
 def patched() -> None:
-    runner_poll.install()
+    runner_poll.install(ahead=["escalate-overdue"])
     assert runner_poll.installed()
 
 
@@ -83,8 +106,8 @@ async def test_a_poll_asks_for_the_free_slots_only() -> None:
         await poll_once(p)  # full: one run, so the server still marks the deployments ready
         for token in held:
             limits.release(token)
-    assert [a["limit"] for a in client.asked] == [4, 1, 1]
-    assert client.asked[0]["ids"] == p._deployment_registry.get_deployment_ids()
+    # each poll: the sweep's deployment, then the report runs' with what is left
+    assert [a["limit"] for a in client.asked] == [4, 4, 1, 1, 1, 1]
     ahead = client.asked[0]["before"] - datetime.datetime.now(datetime.UTC)
     assert datetime.timedelta(seconds=5) < ahead <= datetime.timedelta(seconds=10)
 
@@ -100,11 +123,47 @@ async def test_runs_still_being_handed_over_are_asked_for_again() -> None:
         await poll_once(p)
         for token in held:
             limits.release(token)
-    assert [a["limit"] for a in client.asked] == [4]
+    assert [a["limit"] for a in client.asked] == [4, 4]
 
 
 async def test_a_runner_without_a_limit_asks_for_the_servers_default() -> None:
     client = RecordingClient()
     async with LimitManager(limit=None) as limits:
         await poll_once(poller(client, limits))
-    assert [a["limit"] for a in client.asked] == [None]
+    assert [a["limit"] for a in client.asked] == [None, None]
+
+
+async def test_a_due_sweep_takes_the_free_slot_before_an_older_backlog_of_reports() -> None:
+    """The escalation sweep mails whatever is still queued: behind a backlog of report runs it
+    came ~13 minutes late under sustained load (docs/benchmarks.md)."""
+    registry = Registry()
+    reports, sweeps = registry.named("concern-report"), registry.named("escalate-overdue")
+    start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=10)
+    backlog = [Run(reports, start + datetime.timedelta(seconds=i)) for i in range(300)]
+    sweep = Run(sweeps, start + datetime.timedelta(minutes=5))
+    client = RecordingClient([*backlog, sweep])
+    async with LimitManager(limit=4) as limits:
+        p = poller(client, limits)
+        p._deployment_registry = registry
+        held = [limits.acquire() for _ in range(3)]
+        got = await p._get_scheduled_flow_runs()
+        assert [r.id for r in got] == [sweep.id]  # the one free slot is the sweep's
+        limits.release(held.pop())
+        got = await p._get_scheduled_flow_runs()
+        for token in held:
+            limits.release(token)
+    # two free slots: the sweep and the oldest report run, nothing more fetched
+    assert [r.id for r in got] == [sweep.id, backlog[0].id]
+
+
+async def test_without_a_sweep_due_the_oldest_report_runs_get_the_slots() -> None:
+    registry = Registry()
+    reports = registry.named("concern-report")
+    start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)
+    backlog = [Run(reports, start + datetime.timedelta(seconds=i)) for i in range(50)]
+    client = RecordingClient(list(reversed(backlog)))
+    async with LimitManager(limit=4) as limits:
+        p = poller(client, limits)
+        p._deployment_registry = registry
+        got = await p._get_scheduled_flow_runs()
+    assert [r.id for r in got] == [r.id for r in backlog[:4]]
