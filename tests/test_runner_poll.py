@@ -135,7 +135,7 @@ async def test_a_runner_without_a_limit_asks_for_the_servers_default() -> None:
 
 async def test_a_due_sweep_takes_the_free_slot_before_an_older_backlog_of_reports() -> None:
     """The escalation sweep mails whatever is still queued: behind a backlog of report runs it
-    came ~13 minutes late under sustained load (docs/benchmarks.md)."""
+    came ~9 minutes late under sustained load (docs/benchmarks.md)."""
     registry = Registry()
     reports, sweeps = registry.named("concern-report"), registry.named("escalate-overdue")
     start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=10)
