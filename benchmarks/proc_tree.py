@@ -1,5 +1,6 @@
-"""The process tree of ``orosflow serve`` from /proc: its descendants, their memory, which of
-them are flow runs, and a sampler of the peaks while a burst drains (``serve_burst``)."""
+"""Process trees from /proc: descendants, their memory and CPU, which of them are flow runs, the
+machine's CPU, and a sampler of the peaks while a burst drains (``serve_burst``,
+``sustained``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,16 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (field 3 on), or None when gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
 
 
 def _children() -> dict[int, list[int]]:
@@ -60,10 +71,8 @@ def _cmdline(pid: int) -> bytes:
 
 
 def _parent(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0
+    f = proc_stat(pid)
+    return int(f[1]) if f else 0
 
 
 def is_flow_run(pid: int) -> bool:
@@ -75,6 +84,43 @@ def is_flow_run(pid: int) -> bool:
     return b"multiprocessing.forkserver" in cmd and b"multiprocessing.forkserver" in _cmdline(
         _parent(pid)
     )
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU of ``pid`` and of its children it has reaped (utime, stime, cutime, cstime)."""
+    f = proc_stat(pid)
+    return sum(int(x) for x in f[11:15]) / CLK_TCK if f else 0.0
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU of a process tree: each live process with the children it reaped, so a flow run
+    that ended is counted in its parent (the runner's fork server, the worker)."""
+    return sum(cpu_seconds(p) for p in descendants(pid))
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot (/proc/stat)."""
+    values = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values[:8])  # without guest time, already in user
+    return (total - idle) / CLK_TCK, total / CLK_TCK
+
+
+def postmaster_pid() -> int | None:
+    """The local PostgreSQL's postmaster: a ``postgres`` process whose parent is not one."""
+    names: dict[int, tuple[str, int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            names[int(entry)] = (name, int(stat.rsplit(")", 1)[1].split()[1]))
+    for pid, (name, ppid) in names.items():
+        if name == "postgres" and names.get(ppid, ("",))[0] != "postgres":
+            return pid
+    return None
 
 
 @dataclass
