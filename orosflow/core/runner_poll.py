@@ -31,7 +31,6 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-_ORIGINAL: Any = None
 _AHEAD: frozenset[str] = frozenset()
 
 
@@ -70,13 +69,11 @@ async def _get_scheduled_flow_runs(self: Any) -> list[Any]:
 def install(ahead: Iterable[str] = ()) -> None:
     """Patch Prefect's scheduled-run poller in this process (idempotent); ``ahead``: the names
     of the deployments whose runs take a free slot before any other's."""
-    global _ORIGINAL, _AHEAD
+    global _AHEAD
     _AHEAD = frozenset(ahead)
     from prefect.runner._scheduled_run_poller import ScheduledRunPoller
 
-    if _ORIGINAL is None:
-        _ORIGINAL = ScheduledRunPoller._get_scheduled_flow_runs  # noqa: SLF001
-        ScheduledRunPoller._get_scheduled_flow_runs = _get_scheduled_flow_runs  # type: ignore[method-assign]  # noqa: SLF001
+    ScheduledRunPoller._get_scheduled_flow_runs = _get_scheduled_flow_runs  # type: ignore[method-assign]  # noqa: SLF001
 
 
 def installed() -> bool:
