@@ -5,6 +5,7 @@ no test noticing."""
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,13 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 MODULES = sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem != "__init__")
 #: The ones the Makefile runs as ``python -m benchmarks.<name>``.
-ENTRY_POINTS = ["run", "before_after", "serve_burst", "sustained"]
+ENTRY_POINTS = sorted(
+    set(re.findall(r"python -m benchmarks\.(\w+)", (BENCHMARKS.parent / "Makefile").read_text()))
+)
+
+
+def test_the_makefile_runs_benchmarks() -> None:
+    assert {"run", "before_after", "serve_burst", "sustained"} <= set(ENTRY_POINTS)
 
 
 @pytest.mark.parametrize("name", MODULES)
